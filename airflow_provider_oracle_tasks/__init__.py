@@ -1,0 +1,48 @@
+"""Airflow provider that hands parallel batches, Scheduler chains and AQ waits to Oracle Database.
+
+This module must stay cheap to import: Airflow calls ``get_provider_info`` while discovering
+providers, so nothing here imports ``oracledb`` or Airflow.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+_PACKAGE = "airflow_provider_oracle_tasks"
+
+
+def get_provider_info() -> dict:
+    """Describe the provider to Airflow's provider manager (``airflow providers list``)."""
+    return {
+        "package-name": "airflow-provider-oracle-tasks",
+        "name": "Oracle Tasks",
+        "description": (
+            "Operators, sensors and triggers that let Oracle Database run parallel batches "
+            "(DBMS_SCHEDULER workers), Scheduler chains and AQ event waits while Airflow orchestrates."
+        ),
+        "versions": [__version__],
+        "project-urls": {
+            "Documentation": "https://github.com/oracle-tasks/airflow-provider-oracle-tasks#readme",
+        },
+        "hooks": [
+            {
+                "integration-name": "Oracle Tasks",
+                "python-modules": [f"{_PACKAGE}.hooks.task_manager"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "Oracle Tasks",
+                "python-modules": [f"{_PACKAGE}.operators.task_manager"],
+            }
+        ],
+        "sensors": [],
+        "triggers": [],
+        "integrations": [
+            {
+                "integration-name": "Oracle Tasks",
+                "external-doc-url": "https://github.com/oracle-tasks/airflow-provider-oracle-tasks#readme",
+                "tags": ["software"],
+            }
+        ],
+    }
