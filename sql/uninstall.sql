@@ -1,0 +1,97 @@
+-- oracle-tasks: remove every object of the product from the CURRENT schema.
+--
+-- Run as the schema owner, from this folder:  sql owner/password@db @uninstall.sql
+-- or `oracle-tasks uninstall --conn-id oracle_default`.
+--
+-- Drops exactly what carries the product's reserved names, OTASK and OTASK_*: running worker
+-- jobs are stopped first (their running tasks end with ORA-27365-style interruptions), then
+-- scheduler objects, queues, views, packages, types, tables and sequences. History in the
+-- tables is lost. Running it on a schema without the product changes nothing.
+whenever sqlerror exit failure rollback
+set serveroutput on size unlimited
+set define on
+set sqlblanklines on
+
+prompt oracle-tasks: removing product objects
+declare
+  e_not_running exception;
+  pragma exception_init(e_not_running, -27366);   -- job is not running
+  e_no_job      exception;
+  pragma exception_init(e_no_job, -27475);        -- unknown job
+  l_left        varchar2(4000);
+
+  function ours(p_name varchar2) return boolean is
+  begin
+    return p_name = 'OTASK' or p_name like 'OTASK\_%' escape '\';
+  end ours;
+
+  procedure exec(p_sql varchar2) is
+  begin
+    execute immediate p_sql;
+    dbms_output.put_line(p_sql);
+  end exec;
+begin
+  -- 1. Worker jobs: stop before drop so no worker is left writing into a dropped table.
+  for j in (select job_name from user_scheduler_jobs
+             where job_name = 'OTASK' or job_name like 'OTASK\_%' escape '\') loop
+    begin
+      dbms_scheduler.stop_job(job_name => dbms_assert.enquote_name(j.job_name, false), force => false);
+    exception
+      when e_not_running or e_no_job then null;  -- already finished between the query and the call
+    end;
+    begin
+      dbms_scheduler.drop_job(job_name => dbms_assert.enquote_name(j.job_name, false), force => true);
+      dbms_output.put_line('dropped job ' || j.job_name);
+    exception
+      when e_no_job then null;  -- an auto_drop job that finished meanwhile
+    end;
+  end loop;
+
+  -- 2. Scheduler chains and programs created by the product.
+  for c in (select chain_name from user_scheduler_chains
+             where chain_name like 'OTASK\_%' escape '\') loop
+    dbms_scheduler.drop_chain(chain_name => dbms_assert.enquote_name(c.chain_name, false), force => true);
+    dbms_output.put_line('dropped chain ' || c.chain_name);
+  end loop;
+  for p in (select program_name from user_scheduler_programs
+             where program_name like 'OTASK\_%' escape '\') loop
+    dbms_scheduler.drop_program(program_name => dbms_assert.enquote_name(p.program_name, false), force => true);
+    dbms_output.put_line('dropped program ' || p.program_name);
+  end loop;
+  -- Job classes live in SYS and belong to the DBA: uninstall never drops them (docs/install.md).
+
+  -- 3. Queues: drop_queue_table with force stops and drops its queues and AQ$ objects.
+  for q in (select queue_table from user_queue_tables
+             where queue_table like 'OTASK\_%' escape '\') loop
+    dbms_aqadm.drop_queue_table(queue_table => q.queue_table, force => true);
+    dbms_output.put_line('dropped queue table ' || q.queue_table);
+  end loop;
+
+  -- 4. Schema objects, dependants first; tables without the recycle bin so nothing is left.
+  for o in (select object_name, object_type
+              from user_objects
+             where (object_name = 'OTASK' or object_name like 'OTASK\_%' escape '\')
+               and object_type in ('VIEW', 'PACKAGE', 'PROCEDURE', 'FUNCTION', 'TRIGGER',
+                                   'TABLE', 'SEQUENCE', 'TYPE', 'SYNONYM')
+             order by case object_type
+                        when 'VIEW' then 1 when 'TRIGGER' then 2 when 'PACKAGE' then 3
+                        when 'PROCEDURE' then 3 when 'FUNCTION' then 3 when 'SYNONYM' then 4
+                        when 'TABLE' then 5 when 'SEQUENCE' then 6 else 7 end,
+                      object_name) loop
+    exec('drop ' || lower(o.object_type) || ' ' || dbms_assert.enquote_name(o.object_name, false)
+         || case o.object_type when 'TABLE' then ' cascade constraints purge'
+                               when 'TYPE' then ' force' end);
+  end loop;
+
+  for o in (select object_type || ' ' || object_name as what
+              from user_objects
+             where object_name = 'OTASK' or object_name like 'OTASK\_%' escape '\') loop
+    l_left := substr(l_left || ' ' || o.what || ';', 1, 3000);
+  end loop;
+  if l_left is not null then
+    raise_application_error(-20007, 'uninstall left objects behind:' || l_left
+      || ' Drop them by hand or report the problem.');
+  end if;
+  dbms_output.put_line('oracle-tasks removed');
+end;
+/
