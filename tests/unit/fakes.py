@@ -1,0 +1,139 @@
+"""Fakes at the python-oracledb boundary: they record SQL and binds, and answer by pattern.
+
+They prove the Python side only (what is sent, in which order, with which binds, and how
+answers and errors are handled); nothing here says the PL/SQL works — tests/integration does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import oracledb
+from oracledb.errors import _Error  # the driver's own error payload, so tests see real .full_code
+
+
+def db_error(message: str, *, kind: type[oracledb.Error] = oracledb.DatabaseError) -> oracledb.Error:
+    """An oracledb error as the driver raises it, e.g. ``db_error("ORA-01017: invalid ...")``."""
+    prefix, _, _ = message.partition(":")
+    code = int(prefix.split("-")[1]) if prefix.startswith("ORA-") else 0
+    return kind(_Error(message, code=code))
+
+
+Answer = list[tuple[Any, ...]] | Exception | Callable[[str, dict[str, Any]], Any]
+
+
+@dataclass
+class Executed:
+    sql: str
+    binds: dict[str, Any]
+
+
+@dataclass
+class FakeConnection:
+    """Answers ``execute`` by the first rule whose regex matches the SQL (case-insensitive)."""
+
+    rules: list[tuple[str, Answer]] = field(default_factory=list)
+    executed: list[Executed] = field(default_factory=list)
+    commits: int = 0
+    rollbacks: int = 0
+    closed: bool = False
+
+    def on(self, pattern: str, answer: Answer) -> FakeConnection:
+        self.rules.append((pattern, answer))
+        return self
+
+    def cursor(self) -> FakeCursor:
+        return FakeCursor(self)
+
+    def commit(self) -> None:
+        self.commits += 1
+
+    def rollback(self) -> None:
+        self.rollbacks += 1
+
+    def close(self) -> None:
+        self.closed = True
+
+    def sql(self) -> list[str]:
+        return [e.sql for e in self.executed]
+
+
+class FakeCursor:
+    def __init__(self, connection: FakeConnection) -> None:
+        self.connection = connection
+        self.rows: list[tuple[Any, ...]] = []
+        self.warning: oracledb.Error | None = None
+
+    def __enter__(self) -> FakeCursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        pass
+
+    def execute(self, sql: str, parameters: dict[str, Any] | None = None, **binds: Any) -> FakeCursor:
+        all_binds = {**(parameters or {}), **binds}
+        self.connection.executed.append(Executed(sql, all_binds))
+        self.rows = []
+        if "dbms_output.get_lines" in sql:
+            all_binds["numlines"].setvalue(0, 0)
+            return self
+        for pattern, answer in self.connection.rules:
+            if re.search(pattern, sql, re.I | re.S):
+                if isinstance(answer, Exception):
+                    raise answer
+                result = answer(sql, all_binds) if callable(answer) else answer
+                self.rows = list(result or [])
+                break
+        return self
+
+    def callproc(
+        self, name: str, parameters: list[Any] | None = None, keyword_parameters: dict[str, Any] | None = None
+    ) -> list[Any]:
+        self.execute(f"callproc {name}", keyword_parameters or {})
+        return list(parameters or [])
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self.rows.pop(0) if self.rows else None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        rows, self.rows = self.rows, []
+        return rows
+
+    def var(self, typ: Any = None, size: int = 0, arraysize: int = 1, **kwargs: Any) -> FakeVar:
+        return FakeVar()
+
+    def arrayvar(self, typ: Any, value: Any, size: int = 0) -> FakeArrayVar:
+        return FakeArrayVar(value if isinstance(value, int) else len(value))
+
+
+class FakeVar:
+    """Bind variable; ``dbms_output.get_lines`` calls get ``numlines`` 0 (no output) by default."""
+
+    def __init__(self, size: int = 1) -> None:
+        self.values: list[Any] = [None] * size
+
+    def setvalue(self, pos: int, value: Any) -> None:
+        self.values[pos] = value
+
+    def getvalue(self, pos: int = 0) -> Any:
+        return self.values[pos]
+
+
+def installed(connection: FakeConnection, *, schema: str = "APP", version: int = 1) -> FakeConnection:
+    """Answers for the dictionary reads of installer.py: current schema and installed version."""
+    return (
+        connection.on(r"sys_context\('USERENV', 'CURRENT_SCHEMA'\)", [(schema,)])
+        .on(r"from user_tables where table_name = 'OTASK_VERSION'", [(1,)])
+        .on(r"select nvl\(max\(version\), 0\) from otask_version", [(version,)])
+    )
+
+
+class FakeArrayVar(FakeVar):
+    def getvalue(self, pos: int = 0) -> Any:
+        return list(self.values)

@@ -1,0 +1,168 @@
+"""``oracle-tasks``: usage, exit codes and error messages (fake DB; the real one is in integration)."""
+
+from __future__ import annotations
+
+import oracledb
+import pytest
+from oracledb.errors import _Error
+
+from airflow_provider_oracle_tasks import cli
+from tests.unit.fakes import FakeConnection, db_error, installed
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as exit_:  # argparse usage errors
+        code = int(exit_.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def no_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(**kwargs: object) -> None:
+        raise AssertionError("this command must not connect")
+
+    monkeypatch.setattr(oracledb, "connect", refuse)
+
+
+def test_help_explains_connections_privileges_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    for text in ("grants", "check", "install", "uninstall", "version", "--conn-id", "--dsn",
+                 "exit codes", "5 cannot connect", "directly (not through a role)", "sql/grants.sql"):
+        assert text in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ((), "required: COMMAND"),
+        (("install",), "name the database: --conn-id ID, or --dsn DSN --user USER"),
+        (("install", "--dsn", "h:1521/S"), "--dsn needs --user"),
+        (("install", "--conn-id", "a", "--dsn", "b"), "not allowed with argument"),
+        (("install", "--conn-id", "a", "--frobnicate"), "unrecognized arguments: --frobnicate"),
+        (("grants", "--conn-id", "a"), "the following arguments are required: --owner"),
+    ],
+)
+def test_usage_errors_exit_2_and_say_what_to_do(
+    capsys: pytest.CaptureFixture[str], no_database: None, argv: tuple[str, ...], message: str
+) -> None:
+    code, _, err = run(capsys, *argv)
+    assert code == cli.EXIT_USAGE
+    assert message in err
+
+
+def test_dry_run_prints_statements_without_a_database(
+    capsys: pytest.CaptureFixture[str], no_database: None
+) -> None:
+    code, out, _ = run(capsys, "install", "--dry-run")
+    assert code == cli.EXIT_OK
+    assert "preflight.sql" in out and "core/otask_install.pks" in out
+
+
+def test_version_without_database(capsys: pytest.CaptureFixture[str], no_database: None) -> None:
+    code, out, _ = run(capsys, "version")
+    assert code == cli.EXIT_OK
+    assert "scripts schema version: 1" in out
+
+
+def test_uninstall_without_yes_and_no_terminal_changes_nothing(
+    capsys: pytest.CaptureFixture[str], no_database: None
+) -> None:
+    code, _, err = run(capsys, "uninstall", "--dsn", "h:1521/S", "--user", "APP")
+    assert code == cli.EXIT_USAGE
+    assert "--yes" in err
+
+
+def test_bad_owner_name_is_a_usage_error(capsys: pytest.CaptureFixture[str], no_database: None) -> None:
+    code, _, err = run(capsys, "grants", "--dsn", "h/S", "--user", "SYSTEM", "--owner", "app; drop")
+    assert code == cli.EXIT_USAGE
+    assert "--owner='app; drop' is not a valid Oracle name" in err
+
+
+def test_missing_password_without_terminal(capsys: pytest.CaptureFixture[str], no_database: None,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
+    code, _, err = run(capsys, "check", "--dsn", "h:1521/S", "--user", "APP")
+    assert code == cli.EXIT_CONNECT
+    assert f"set ${cli.PASSWORD_ENV}" in err
+
+
+@pytest.mark.parametrize(
+    ("error", "hint"),
+    [
+        (db_error("ORA-01017: invalid username/password; logon denied"), "ORA-01017"),
+        (oracledb.OperationalError(_Error("DPY-6005: cannot connect to database (CONNECTION_ID=x).")),
+         "DPY-6005"),
+    ],
+)
+def test_connection_failures_exit_5_with_cause_and_fix(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, error: Exception, hint: str
+) -> None:
+    def connect(**kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(oracledb, "connect", connect)
+    monkeypatch.setenv(cli.PASSWORD_ENV, "pw")
+    code, _, err = run(capsys, "install", "--dsn", "db-host:1521/S", "--user", "APP")
+    assert code == cli.EXIT_CONNECT
+    assert hint in err and "cannot connect to db-host:1521/S as APP" in err
+    assert "Fix" in err or "check" in err.lower()
+
+
+def test_unknown_airflow_connection_exits_5(capsys: pytest.CaptureFixture[str], no_database: None) -> None:
+    code, _, err = run(capsys, "check", "--conn-id", "no_such_conn")
+    assert code == cli.EXIT_CONNECT
+    assert "Airflow connection 'no_such_conn' does not exist" in err
+    assert "AIRFLOW_CONN_NO_SUCH_CONN" in err
+
+
+def _connect_to(monkeypatch: pytest.MonkeyPatch, connection: FakeConnection) -> None:
+    monkeypatch.setattr(oracledb, "connect", lambda **kwargs: connection)
+    monkeypatch.setenv(cli.PASSWORD_ENV, "pw")
+
+
+def test_check_with_missing_privileges_exits_3_and_lists_grants(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection = installed(FakeConnection(), version=0).on(
+        "check_sys_priv", db_error("ORA-20001: missing privileges ... GRANT CREATE JOB TO APP;"))
+    _connect_to(monkeypatch, connection)
+    code, _, err = run(capsys, "check", "--dsn", "h:1521/S", "--user", "APP")
+    assert code == cli.EXIT_PRIVILEGES
+    assert "GRANT CREATE JOB TO APP;" in err
+    assert connection.closed
+
+
+def test_install_into_the_wrong_schema_exits_4_before_any_change(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection = installed(FakeConnection(), schema="OTHER")
+    _connect_to(monkeypatch, connection)
+    code, _, err = run(capsys, "install", "--dsn", "h:1521/S", "--user", "APP", "--expected-schema", "APP")
+    assert code == cli.EXIT_VERSION
+    assert "expected_schema is APP" in err
+    assert len(connection.sql()) == 1  # only the schema lookup
+
+
+def test_install_reports_the_installed_version(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection = installed(FakeConnection())
+    _connect_to(monkeypatch, connection)
+    code, out, _ = run(capsys, "install", "--dsn", "h:1521/S", "--user", "APP")
+    assert code == cli.EXIT_OK
+    assert "oracle-tasks schema version 1 installed in APP" in out
+
+
+def test_script_error_exits_1_with_file_line_and_ora_code(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection = installed(FakeConnection()).on(
+        "create table otask_version", db_error("ORA-01536: space quota exceeded for tablespace 'USERS'"))
+    _connect_to(monkeypatch, connection)
+    code, _, err = run(capsys, "install", "--dsn", "h:1521/S", "--user", "APP")
+    assert code == cli.EXIT_ERROR
+    assert "core/version_table.sql" in err and "ORA-01536" in err
