@@ -58,7 +58,9 @@ class FakeConnection:
         self.closed = True
 
     def sql(self) -> list[str]:
-        return [e.sql for e in self.executed]
+        """Statements sent, without the runner's DBMS_OUTPUT enable/fetch plumbing."""
+        return [e.sql for e in self.executed
+                if not re.search(r"dbms_output\.(enable|get_lines)\(", e.sql)]
 
 
 class FakeCursor:
@@ -128,9 +130,9 @@ class FakeVar:
 def installed(connection: FakeConnection, *, schema: str = "APP", version: int = 1) -> FakeConnection:
     """Answers for the dictionary reads of installer.py: current schema and installed version."""
     return (
-        connection.on(r"sys_context\('USERENV', 'CURRENT_SCHEMA'\)", [(schema,)])
-        .on(r"from user_tables where table_name = 'OTASK_VERSION'", [(1,)])
-        .on(r"select nvl\(max\(version\), 0\) from otask_version", [(version,)])
+        connection.on(r"^select sys_context\('USERENV', 'CURRENT_SCHEMA'\) from dual$", [(schema,)])
+        .on(r"^select count\(\*\) from user_tables where table_name = 'OTASK_VERSION'$", [(1,)])
+        .on(r"^select nvl\(max\(version\), 0\) from otask_version$", [(version,)])
     )
 
 
