@@ -1,0 +1,32 @@
+create or replace package otask_jobs authid definer as
+  -- Everything the engine does with DBMS_SCHEDULER, and everything it reads from the scheduler
+  -- views. Worker jobs are named OTASK_W<instance id>_<OTASK_WORKER_SEQ>: unique per instance
+  -- (DESIGN rule 4). Every call below names one exact job that the engine generated and
+  -- registered in OTASK_WORKERS; nothing is ever matched with LIKE, so no call can reach a job
+  -- of another instance or of another schema.
+
+  type t_names is table of varchar2(128);
+
+  -- A new, unused worker job name for the instance.
+  function new_job_name(p_instance_id number) return varchar2;
+
+  -- Creates and enables the worker job in an AUTONOMOUS transaction: DBMS_SCHEDULER.CREATE_JOB
+  -- commits, and this way it commits only itself, never the caller's transaction (rule 3).
+  -- The job action contains only the numeric instance id and the generated job name.
+  -- Raises ORA-20104 (the owner lacks CREATE JOB) or ORA-20106 (job class unusable).
+  procedure create_worker(p_job_name varchar2, p_instance_id number, p_job_class varchar2);
+
+  -- Stops (if running) and drops one worker job, autonomously. Never raises: a failure is
+  -- logged with the fix (MANAGE SCHEDULER for a forced stop).
+  procedure stop_worker(p_job_name varchar2, p_instance_id number);
+
+  -- Marks LOST every STARTING/ACTIVE worker of the instance whose job the scheduler no longer
+  -- runs and no longer holds as scheduled (session killed, STOP_JOB/DROP_JOB by hand, database
+  -- restart). Runs in the caller's transaction, which must hold the instance row lock.
+  -- Returns the names it marked.
+  function mark_lost(p_instance_id number) return t_names;
+
+  -- TRUE when the owner can see (and so use) the job class SYS.<p_job_class>.
+  function job_class_usable(p_job_class varchar2) return boolean;
+end otask_jobs;
+/
