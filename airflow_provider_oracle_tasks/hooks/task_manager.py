@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import oracledb
 from airflow.providers.oracle.hooks.oracle import OracleHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from airflow_provider_oracle_tasks import installer
+from airflow_provider_oracle_tasks import engine_api, installer, status
 from airflow_provider_oracle_tasks.errors import ConnectionProblem
 from airflow_provider_oracle_tasks.hooks.connection_params import build_connect_params
 from airflow_provider_oracle_tasks.hooks.transient import describe_db_error
@@ -90,3 +90,79 @@ class OracleTaskManagerHook(OracleHook):
     def engine_version(self) -> int:
         """Installed schema version (0 when not installed)."""
         return int(self._run(installer.installed_version))
+
+    # --- engine entry points (one connection per call, closed after it) ---------------------
+
+    def submit_batch(
+        self,
+        *,
+        taskspace: str = "DEFAULT",
+        tasks: Sequence[engine_api.TaskSpec | Mapping[str, Any] | str] = (),
+        from_definitions: bool = False,
+        stop_on_error: bool = True,
+        retries: int = 0,
+        retry_delay_seconds: int = 0,
+        run_key: str | None = None,
+        dag_id: str | None = None,
+        run_id: str | None = None,
+        task_id: str | None = None,
+    ) -> engine_api.SubmitResult:
+        """Create an instance and its tasks in one commit; a repeat with the same run_key adds nothing."""
+        result: engine_api.SubmitResult = self._run(
+            lambda connection: engine_api.submit_batch(
+                connection,
+                taskspace=taskspace,
+                tasks=tasks,
+                from_definitions=from_definitions,
+                stop_on_error=stop_on_error,
+                retries=retries,
+                retry_delay_seconds=retry_delay_seconds,
+                run_key=run_key,
+                dag_id=dag_id,
+                run_id=run_id,
+                task_id=task_id,
+            )
+        )
+        return result
+
+    def start_jobs(self, instance_id: int, threads: int | None = None) -> None:
+        """Start the instance's workers (None = the taskspace default)."""
+        self._run(lambda connection: engine_api.start_jobs(connection, instance_id, threads))
+
+    def set_threads(self, instance_id: int, threads: int) -> None:
+        """Change the target workers of a running instance (0 pauses it)."""
+        self._run(lambda connection: engine_api.set_threads(connection, instance_id, threads))
+
+    def stop(self, instance_id: int, mode: str = "SOFT") -> None:
+        """Stop an instance: SOFT lets running tasks finish, HARD stops them now."""
+        self._run(lambda connection: engine_api.stop(connection, instance_id, mode))
+
+    def retry_failed(self, instance_id: int, threads: int | None = None) -> None:
+        """Put failed tasks back to work and restart workers."""
+        self._run(lambda connection: engine_api.retry_failed(connection, instance_id, threads))
+
+    def purge(self, older_than_days: float) -> int:
+        """Delete finished instances older than that many days; returns how many."""
+        return int(self._run(lambda connection: engine_api.purge(connection, older_than_days)))
+
+    def instance_status(self, instance_id: int) -> status.InstanceStatus:
+        """Status of one instance (state MISSING when it does not exist)."""
+        result: status.InstanceStatus = self._run(
+            lambda connection: status.fetch_status(connection, instance_id)
+        )
+        return result
+
+    def instances_status(self, instance_ids: Iterable[int]) -> dict[int, status.InstanceStatus]:
+        """Status of many instances in one batched read; every requested id is a key."""
+        ids = list(instance_ids)
+        result: dict[int, status.InstanceStatus] = self._run(
+            lambda connection: status.fetch_statuses(connection, ids)
+        )
+        return result
+
+    def taskspace_status(self, taskspace: str, limit: int = 20) -> list[status.InstanceStatus]:
+        """Status of the newest ``limit`` instances of a taskspace, newest first."""
+        result: list[status.InstanceStatus] = self._run(
+            lambda connection: status.fetch_taskspace_status(connection, taskspace, limit)
+        )
+        return result
