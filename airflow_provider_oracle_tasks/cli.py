@@ -1,8 +1,10 @@
-"""``oracle-tasks``: install, check and remove the engine from a shell, for DBAs and CI.
+"""``oracle-tasks``: install the engine, and watch and regulate its instances, from a shell.
 
-Exit codes (also in ``--help``): 0 done; 1 database or script error; 2 bad usage;
-3 missing privileges; 4 wrong schema or installed schema newer than this package;
-5 cannot connect (unknown connection id, unreachable database, wrong password).
+Exit codes (also in ``--help`` and docs/cli.md): 0 done; 1 database, script or engine error
+(ORA-201xx with the engine's message); 2 bad usage; 3 missing privileges; 4 wrong schema or
+installed schema newer than this package; 5 cannot connect (unknown connection id, unreachable
+database, wrong password); 6 unknown instance (never created, or purged); 7 ``status ID``: the
+instance ended FAILED or STOPPED; 130 ``status --watch`` left with Ctrl-C (nothing changed).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from airflow_provider_oracle_tasks import __version__
-from airflow_provider_oracle_tasks.validation import oracle_identifier
+from airflow_provider_oracle_tasks.engine_errors import UnknownInstanceError
 from airflow_provider_oracle_tasks.errors import (
     ConnectionProblem,
     MissingPrivilegesError,
@@ -24,8 +26,14 @@ from airflow_provider_oracle_tasks.errors import (
     SchemaVersionError,
     WrongSchemaError,
 )
+from airflow_provider_oracle_tasks.validation import oracle_identifier
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PRIVILEGES, EXIT_VERSION, EXIT_CONNECT = 0, 1, 2, 3, 4, 5
+EXIT_UNKNOWN_INSTANCE = 6
+EXIT_INSTANCE_FAILED = 7
+EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT: scripts can tell "left" from "finished"
+ENGINE_COMMANDS = ("status", "threads", "stop", "retry", "purge")
+DEFAULT_WATCH_SECONDS = 2.0
 PASSWORD_ENV = "ORACLE_TASKS_PASSWORD"
 
 _EPILOG = f"""\
@@ -37,24 +45,78 @@ connection (pick one):
 what is needed: the schema owner must hold CREATE SESSION, TABLE, SEQUENCE, PROCEDURE, VIEW,
 TYPE and JOB directly (not through a role), EXECUTE on SYS.DBMS_AQ and SYS.DBMS_AQADM, and a
 tablespace quota. `check` lists what is missing; a DBA grants it all with sql/grants.sql.
+status, threads, stop, retry and purge need only the OTASK_USER_ROLE (or the owner).
 
 exit codes:
-  0 done   1 database or script error   2 bad usage   3 missing privileges
-  4 wrong schema, or installed schema newer than this package   5 cannot connect
+  0 done   1 database, script or engine error (ORA-201xx: the message says what to fix)
+  2 bad usage   3 missing privileges   4 wrong schema, or installed schema newer than this package
+  5 cannot connect   6 unknown instance (never created, or purged)
+  7 status ID: the instance ended FAILED or STOPPED   130 status --watch left with Ctrl-C
 
 examples:
   oracle-tasks grants --dsn db-host:1521/ORCLPDB1 --user SYSTEM --owner APP_OWNER
   oracle-tasks check --conn-id oracle_default
   oracle-tasks install --dsn db-host:1521/ORCLPDB1 --user APP_OWNER
   oracle-tasks install --dry-run            (print the statements, no database needed)
+  oracle-tasks status 42 --watch --conn-id oracle_default
+  oracle-tasks threads 42 8 --conn-id oracle_default
   oracle-tasks uninstall --conn-id oracle_default --yes
 """
+
+_COMMAND_EXAMPLES = {
+    "status": """\
+Reads OTASK_INSTANCES_V / OTASK_TASKS_V and runs the engine's watchdog (a RUNNING task whose
+worker job died becomes FAILED, or READY again within its retry budget), like every status read.
+--watch redraws until the instance SUCCEEDED, FAILED or STOPPED; Ctrl-C leaves (exit 130) and
+changes nothing. Times are shown in this machine's time zone.
+
+  oracle-tasks status 42 --conn-id oracle_default
+  oracle-tasks status 42 --watch 5 --conn-id oracle_default      (refresh every 5 s)
+  oracle-tasks status --taskspace ETL --watch --conn-id oracle_default
+  oracle-tasks status 42 --json --conn-id oracle_default          (for scripts)
+""",
+    "threads": """\
+Raising the target starts the missing workers at once; lowering it lets workers exit after their
+current task (running tasks are never interrupted); 0 pauses the instance until you raise it.
+The taskspace cap (OTASK.SET_TASKSPACE) still applies.
+
+  oracle-tasks threads 42 8 --conn-id oracle_default
+  oracle-tasks threads 42 0 --conn-id oracle_default               (pause)
+""",
+    "stop": """\
+Soft (default): running tasks finish, nothing new starts, the rest is SKIPPED; the instance ends
+STOPPED when its last running task ends. --hard: also stops this instance's worker jobs now
+(only these, by exact name); their tasks become STOPPED (ORA-20151). Stopping a finished
+instance changes nothing.
+
+  oracle-tasks stop 42 --conn-id oracle_default
+  oracle-tasks stop 42 --hard --conn-id oracle_default
+""",
+    "retry": """\
+Puts FAILED tasks (and the tasks skipped or stopped because of them) back to READY with a fresh
+retry budget and restarts the workers: --threads N, or the last non-zero target. Allowed on
+RUNNING, FAILED and STOPPED instances.
+
+  oracle-tasks retry 42 --conn-id oracle_default
+  oracle-tasks retry 42 --threads 2 --conn-id oracle_default
+""",
+    "purge": """\
+Deletes finished instances (SUCCEEDED, FAILED, STOPPED; and CREATED ones never started) older
+than DAYS, with their tasks, plus engine log entries older than that. Running instances are
+never touched. Commits per instance, so it can run while the engine works (e.g. nightly).
+
+  oracle-tasks purge --older-than 30 --conn-id oracle_default
+""",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="oracle-tasks",
-        description="Install, upgrade, check and remove the oracle-tasks engine in an Oracle schema.",
+        description=(
+            "Install, upgrade, check and remove the oracle-tasks engine in an Oracle schema; "
+            "watch its instances and change their threads, stop, retry and purge them."
+        ),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -62,11 +124,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        examples = _COMMAND_EXAMPLES.get(name)
         sub = commands.add_parser(
             name,
             help=help_text,
             description=help_text,
-            epilog=_EPILOG,
+            epilog=f"{name}:\n{examples}\n{_EPILOG}" if examples else _EPILOG,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         target = sub.add_mutually_exclusive_group()
@@ -86,7 +149,57 @@ def _parser() -> argparse.ArgumentParser:
     grants.add_argument("--owner", required=True, help="schema that will own the engine, e.g. APP_OWNER")
     command("version", "print the package, scripts and installed schema versions")
     command("check", "check privileges and versions without changing anything")
+    _engine_commands(command)
     return parser
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0.5 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} s: refresh every 0.5 to 3600 seconds")
+    return value
+
+
+def _engine_commands(command: Any) -> None:
+    status = command(
+        "status", "show an instance (or a taskspace's newest instances); --watch for live progress"
+    )
+    status.add_argument(
+        "instance_id", nargs="?", type=int, metavar="INSTANCE_ID", help="id from OTASK_INSTANCES_V"
+    )
+    status.add_argument(
+        "--taskspace", metavar="NAME", help="show the newest instances of this taskspace instead"
+    )
+    status.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="with --taskspace: how many (default 20)"
+    )
+    status.add_argument(
+        "--watch",
+        nargs="?",
+        type=_positive_seconds,
+        const=DEFAULT_WATCH_SECONDS,
+        metavar="SECONDS",
+        help=f"redraw every SECONDS (default {DEFAULT_WATCH_SECONDS:g}) until it finishes or Ctrl-C",
+    )
+    status.add_argument("--json", action="store_true", help="print the status as JSON (no --watch)")
+    threads = command("threads", "change the number of workers of a running instance (0 pauses it)")
+    threads.add_argument("instance_id", type=int, metavar="INSTANCE_ID")
+    threads.add_argument("threads", type=int, metavar="N", help="target workers, 0-1000")
+    stop = command("stop", "stop an instance: running tasks finish (soft), or are stopped now (--hard)")
+    stop.add_argument("instance_id", type=int, metavar="INSTANCE_ID")
+    stop.add_argument("--hard", action="store_true", help="stop the running tasks' worker jobs at once")
+    retry = command("retry", "run the failed tasks of an instance again")
+    retry.add_argument("instance_id", type=int, metavar="INSTANCE_ID")
+    retry.add_argument(
+        "--threads", type=int, metavar="N", help="workers to restart with (default: last target)"
+    )
+    purge = command("purge", "delete finished instances older than DAYS, with their tasks and log")
+    purge.add_argument(
+        "--older-than", type=float, required=True, metavar="DAYS", help="age in days, e.g. 30 or 0.5"
+    )
 
 
 @contextmanager
@@ -127,6 +240,12 @@ def _has_target(args: argparse.Namespace) -> bool:
 
 def _run(args: argparse.Namespace) -> int:
     from airflow_provider_oracle_tasks import installer
+
+    if args.command in ENGINE_COMMANDS:
+        from airflow_provider_oracle_tasks import cli_engine
+
+        with _connect(args) as connection:
+            return cli_engine.run(args, connection)
 
     if args.command == "version":
         print(f"package: airflow-provider-oracle-tasks {__version__}")
@@ -197,6 +316,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return _run(args)
+    except UnknownInstanceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_UNKNOWN_INSTANCE
     except oracledb.Error as error:
         print(f"error: {describe_db_error(error)}", file=sys.stderr)
         return EXIT_ERROR

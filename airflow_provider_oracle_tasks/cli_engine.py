@@ -1,0 +1,156 @@
+"""The DBA commands of ``oracle-tasks`` that act on instances: status, threads, stop, retry, purge.
+
+``cli.py`` parses the arguments and opens the connection; each function here validates, makes
+one engine call through :mod:`~airflow_provider_oracle_tasks.engine_api` (or the batched status
+read) and prints what happened. Exit codes are the ones documented in ``cli.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from airflow_provider_oracle_tasks import engine_api, status, status_view, validation
+from airflow_provider_oracle_tasks.cli import EXIT_INSTANCE_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from airflow_provider_oracle_tasks.engine_errors import UnknownInstanceError
+
+
+def make_console() -> Console:
+    """The console status draws on (a function, so tests can hand in a recording one)."""
+    return Console()
+
+
+def run(args: argparse.Namespace, connection: Any) -> int:
+    handlers = {"status": _status, "threads": _threads, "stop": _stop, "retry": _retry, "purge": _purge}
+    return handlers[args.command](args, connection)
+
+
+def _unknown(instance_id: int) -> UnknownInstanceError:
+    return UnknownInstanceError(
+        "ORA-20100",
+        f"instance {instance_id} does not exist (never created, not committed yet, or purged): "
+        "list the instances with `oracle-tasks status --taskspace NAME` or OTASK_INSTANCES_V.",
+    )
+
+
+def _instance_exit(current: status.InstanceStatus) -> int:
+    if current.state == status.MISSING:
+        raise _unknown(current.instance_id)
+    if current.state in ("FAILED", "STOPPED"):
+        return EXIT_INSTANCE_FAILED
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace, connection: Any) -> int:
+    if (args.instance_id is None) == (args.taskspace is None):
+        raise ValueError(
+            "name what to show: `status INSTANCE_ID` (the id goes before --watch) or "
+            "`status --taskspace NAME`, not both."
+        )
+    if args.json and args.watch is not None:
+        raise ValueError("--json prints one status for scripts; it does not go with --watch.")
+    try:
+        if args.taskspace is not None:
+            return _taskspace_status(args, connection)
+        return _instance_status(args, connection)
+    except KeyboardInterrupt:
+        print("stopped watching (Ctrl-C); nothing was changed in the database.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _instance_status(args: argparse.Namespace, connection: Any) -> int:
+    instance_id = validation.instance_id(args.instance_id, "INSTANCE_ID")
+    if args.json:
+        current = status.fetch_status(connection, instance_id)
+        print(json.dumps(current.to_dict(), indent=2))
+        return _instance_exit(current)
+
+    def poll() -> status_view.InstanceView:
+        return status_view.fetch_instance_view(connection, instance_id)
+
+    console = make_console()
+    if args.watch is None:
+        view = poll()
+        if view.status.state != status.MISSING:
+            console.print(status_view.render_instance(view))
+    else:
+        view = status_view.watch(
+            poll,
+            status_view.render_instance,
+            lambda snapshot: snapshot.status.is_finished,
+            console=console,
+            interval=args.watch,
+        )
+    return _instance_exit(view.status)
+
+
+def _taskspace_status(args: argparse.Namespace, connection: Any) -> int:
+    name = str(validation.oracle_identifier(args.taskspace, "--taskspace"))
+    limit = validation.integer(args.limit, "--limit", low=1, high=1000)
+
+    def poll() -> list[status.InstanceStatus]:
+        return status.fetch_taskspace_status(connection, name, limit)
+
+    if args.json:
+        print(json.dumps([current.to_dict() for current in poll()], indent=2))
+        return EXIT_OK
+    console = make_console()
+    if args.watch is None:
+        console.print(status_view.render_taskspace(name, poll()))
+        return EXIT_OK
+    # A taskspace never finishes: new instances may arrive at any time, so only Ctrl-C ends this.
+    status_view.watch(
+        poll,
+        lambda statuses: status_view.render_taskspace(name, statuses),
+        lambda _statuses: False,
+        console=console,
+        interval=args.watch,
+    )
+    return EXIT_OK  # pragma: no cover - the loop above ends only by KeyboardInterrupt
+
+
+def _progress(connection: Any, instance_id: int) -> None:
+    print(status.fetch_status(connection, instance_id).progress_line())
+
+
+def _threads(args: argparse.Namespace, connection: Any) -> int:
+    instance_id = validation.instance_id(args.instance_id, "INSTANCE_ID")
+    threads = validation.threads(args.threads, "N")
+    engine_api.set_threads(connection, instance_id, threads)
+    what = "paused: running tasks finish, nothing new starts" if threads == 0 else f"target threads {threads}"
+    print(f"instance {instance_id}: {what}")
+    _progress(connection, instance_id)
+    return EXIT_OK
+
+
+def _stop(args: argparse.Namespace, connection: Any) -> int:
+    instance_id = validation.instance_id(args.instance_id, "INSTANCE_ID")
+    mode = "HARD" if args.hard else "SOFT"
+    engine_api.stop(connection, instance_id, mode)
+    if args.hard:
+        print(f"instance {instance_id}: hard stop done: its worker jobs were stopped, its tasks ended")
+    else:
+        print(f"instance {instance_id}: soft stop requested: running tasks finish, nothing new starts")
+    _progress(connection, instance_id)
+    return EXIT_OK
+
+
+def _retry(args: argparse.Namespace, connection: Any) -> int:
+    instance_id = validation.instance_id(args.instance_id, "INSTANCE_ID")
+    threads = validation.optional_threads(args.threads, "--threads")
+    engine_api.retry_failed(connection, instance_id, threads)
+    workers = f"{threads} threads" if threads is not None else "its last thread target"
+    print(f"instance {instance_id}: failed tasks are READY again; workers restarted with {workers}")
+    _progress(connection, instance_id)
+    return EXIT_OK
+
+
+def _purge(args: argparse.Namespace, connection: Any) -> int:
+    days = validation.days(args.older_than, "--older-than")
+    purged = engine_api.purge(connection, days)
+    print(f"purged {purged} finished instance{'s' if purged != 1 else ''} older than {days:g} days")
+    return EXIT_OK
