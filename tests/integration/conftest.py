@@ -54,9 +54,10 @@ def _connect(user: str, password: str) -> Any:
 
 
 @pytest.fixture(scope="session")
-def connect() -> Callable[[], Any]:
+def connect() -> Iterator[Callable[[], Any]]:
     """Factory for NEW connections as the engine owner (e.g. to sample views while workers run)."""
-    assert USER and PASSWORD, NO_ORACLE
+    assert USER, NO_ORACLE
+    assert PASSWORD, NO_ORACLE
     opened: list[Any] = []
 
     def factory() -> Any:
@@ -64,7 +65,7 @@ def connect() -> Callable[[], Any]:
         opened.append(connection)
         return connection
 
-    yield factory  # type: ignore[misc]
+    yield factory
     for connection in opened:
         try:
             connection.close()

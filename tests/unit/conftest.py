@@ -23,8 +23,14 @@ def fake_oracle(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeConnection]:
     """``oracle_default`` exists, and every ``oracledb.connect`` returns this one fake connection."""
     monkeypatch.setenv(
         "AIRFLOW_CONN_ORACLE_DEFAULT",
-        json.dumps({"conn_type": "oracle", "login": "APP", "password": "secret-pw",
-                    "extra": {"dsn": "db-host:1521/FREEPDB1"}}),
+        json.dumps(
+            {
+                "conn_type": "oracle",
+                "login": "APP",
+                "password": "secret-pw",
+                "extra": {"dsn": "db-host:1521/FREEPDB1"},
+            }
+        ),
     )
     connection = FakeConnection()
     calls: list[dict[str, Any]] = []
@@ -35,5 +41,4 @@ def fake_oracle(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeConnection]:
 
     monkeypatch.setattr(oracledb, "connect", connect)
     connection.connect_calls = calls  # type: ignore[attr-defined]
-    yield connection
-
+    return connection

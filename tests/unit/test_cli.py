@@ -30,8 +30,19 @@ def no_database(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_help_explains_connections_privileges_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--help")
     assert code == 0
-    for text in ("grants", "check", "install", "uninstall", "version", "--conn-id", "--dsn",
-                 "exit codes", "5 cannot connect", "directly (not through a role)", "sql/grants.sql"):
+    for text in (
+        "grants",
+        "check",
+        "install",
+        "uninstall",
+        "version",
+        "--conn-id",
+        "--dsn",
+        "exit codes",
+        "5 cannot connect",
+        "directly (not through a role)",
+        "sql/grants.sql",
+    ):
         assert text in out
 
 
@@ -59,7 +70,8 @@ def test_dry_run_prints_statements_without_a_database(
 ) -> None:
     code, out, _ = run(capsys, "install", "--dry-run")
     assert code == cli.EXIT_OK
-    assert "preflight.sql" in out and "core/otask_install.pks" in out
+    assert "preflight.sql" in out
+    assert "core/otask_install.pks" in out
 
 
 def test_version_without_database(capsys: pytest.CaptureFixture[str], no_database: None) -> None:
@@ -82,8 +94,9 @@ def test_bad_owner_name_is_a_usage_error(capsys: pytest.CaptureFixture[str], no_
     assert "--owner='app; drop' is not a valid Oracle name" in err
 
 
-def test_missing_password_without_terminal(capsys: pytest.CaptureFixture[str], no_database: None,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_password_without_terminal(
+    capsys: pytest.CaptureFixture[str], no_database: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
     code, _, err = run(capsys, "check", "--dsn", "h:1521/S", "--user", "APP")
     assert code == cli.EXIT_CONNECT
@@ -94,8 +107,10 @@ def test_missing_password_without_terminal(capsys: pytest.CaptureFixture[str], n
     ("error", "hint"),
     [
         (db_error("ORA-01017: invalid username/password; logon denied"), "ORA-01017"),
-        (oracledb.OperationalError(_Error("DPY-6005: cannot connect to database (CONNECTION_ID=x).")),
-         "DPY-6005"),
+        (
+            oracledb.OperationalError(_Error("DPY-6005: cannot connect to database (CONNECTION_ID=x).")),
+            "DPY-6005",
+        ),
     ],
 )
 def test_connection_failures_exit_5_with_cause_and_fix(
@@ -108,7 +123,8 @@ def test_connection_failures_exit_5_with_cause_and_fix(
     monkeypatch.setenv(cli.PASSWORD_ENV, "pw")
     code, _, err = run(capsys, "install", "--dsn", "db-host:1521/S", "--user", "APP")
     assert code == cli.EXIT_CONNECT
-    assert hint in err and "cannot connect to db-host:1521/S as APP" in err
+    assert hint in err
+    assert "cannot connect to db-host:1521/S as APP" in err
     assert "Fix" in err or "check" in err.lower()
 
 
@@ -128,7 +144,8 @@ def test_check_with_missing_privileges_exits_3_and_lists_grants(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connection = installed(FakeConnection(), version=0).on(
-        "check_sys_priv", db_error("ORA-20001: missing privileges ... GRANT CREATE JOB TO APP;"))
+        "check_sys_priv", db_error("ORA-20001: missing privileges ... GRANT CREATE JOB TO APP;")
+    )
     _connect_to(monkeypatch, connection)
     code, _, err = run(capsys, "check", "--dsn", "h:1521/S", "--user", "APP")
     assert code == cli.EXIT_PRIVILEGES
@@ -161,8 +178,10 @@ def test_script_error_exits_1_with_file_line_and_ora_code(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connection = installed(FakeConnection()).on(
-        "create table otask_version", db_error("ORA-01536: space quota exceeded for tablespace 'USERS'"))
+        "create table otask_version", db_error("ORA-01536: space quota exceeded for tablespace 'USERS'")
+    )
     _connect_to(monkeypatch, connection)
     code, _, err = run(capsys, "install", "--dsn", "h:1521/S", "--user", "APP")
     assert code == cli.EXIT_ERROR
-    assert "core/version_table.sql" in err and "ORA-01536" in err
+    assert "core/version_table.sql" in err
+    assert "ORA-01536" in err

@@ -12,7 +12,6 @@ from airflow_provider_oracle_tasks.errors import ConnectionProblem, MissingPrivi
 from airflow_provider_oracle_tasks.operators.task_manager import OracleTaskManagerInstallOperator
 from tests.unit.fakes import FakeConnection, db_error, installed
 
-
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 
 
@@ -74,7 +73,7 @@ def test_wrong_password_names_the_cause(fake_oracle: FakeConnection, monkeypatch
         raise db_error("ORA-01017: invalid username/password; logon denied")
 
     monkeypatch.setattr(oracledb, "connect", refuse)
-    with pytest.raises(ConnectionProblem, match="ORA-01017.*oracle_default"):
+    with pytest.raises(ConnectionProblem, match=r"ORA-01017.*oracle_default"):
         make().execute(context={})  # type: ignore[arg-type]
 
 

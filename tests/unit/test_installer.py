@@ -22,8 +22,11 @@ MISSING = (
 
 def _changes(connection: FakeConnection) -> list[str]:
     """Statements that could change something (everything but reads and DBMS_OUTPUT plumbing)."""
-    return [s for s in connection.sql()
-            if not s.lstrip().lower().startswith("select") and "check_sys_priv" not in s]
+    return [
+        s
+        for s in connection.sql()
+        if not s.lstrip().lower().startswith("select") and "check_sys_priv" not in s
+    ]
 
 
 def test_scripts_version_comes_from_install_sql() -> None:
@@ -40,7 +43,8 @@ def test_install_runs_preflight_first_then_every_script_statement() -> None:
     assert sent[: len(expected)] == expected
     assert PREFLIGHT.split()[-1] in sent[0]
     assert "create table otask_version" in sent[1]
-    assert connection.commits == 1 and connection.rollbacks == 0
+    assert connection.commits == 1
+    assert connection.rollbacks == 0
 
 
 def test_missing_privileges_stop_before_any_change() -> None:
@@ -55,8 +59,12 @@ def test_missing_privileges_stop_before_any_change() -> None:
 
 
 def test_newer_schema_is_refused() -> None:
-    connection = FakeConnection().on(PREFLIGHT, db_error(
-        "ORA-20002: schema APP has oracle-tasks schema version 9, newer than these scripts (version 1)."))
+    connection = FakeConnection().on(
+        PREFLIGHT,
+        db_error(
+            "ORA-20002: schema APP has oracle-tasks schema version 9, newer than these scripts (version 1)."
+        ),
+    )
     with pytest.raises(SchemaVersionError, match="newer than these scripts"):
         installer.install(connection)
     assert _changes(connection) == []
@@ -76,7 +84,9 @@ def test_check_reports_problems_without_raising() -> None:
 def test_check_passes_and_binds_the_scripts_version() -> None:
     connection = installed(FakeConnection())
     result = installer.check(connection)
-    assert result.ok and result.schema == "APP" and result.scripts_version == 1
+    assert result.ok
+    assert result.schema == "APP"
+    assert result.scripts_version == 1
     preflight = next(s for s in connection.sql() if "check_sys_priv" in s)
     assert "c_scripts_version constant pls_integer := 1;" in preflight
 
@@ -100,7 +110,8 @@ def test_uninstall_runs_the_uninstall_script() -> None:
     connection = FakeConnection()
     installer.uninstall(connection)
     (block,) = connection.sql()
-    assert "dbms_aqadm.drop_queue_table" in block and "cascade constraints purge" in block
+    assert "dbms_aqadm.drop_queue_table" in block
+    assert "cascade constraints purge" in block
 
 
 def test_grants_script_gets_the_owner_as_a_define() -> None:

@@ -65,7 +65,8 @@ def test_contract_rejects_unknown_names_and_missing_required(call: Call, expecte
     if expected is None:
         assert problem is None
     else:
-        assert problem is not None and expected in problem
+        assert problem is not None
+        assert expected in problem
 
 
 def test_python_calls_match_the_package_specs_in_sql() -> None:

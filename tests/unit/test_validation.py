@@ -22,5 +22,5 @@ def test_optional_name_accepts_none() -> None:
 
 @pytest.mark.parametrize("value", ["false", 0, 1, None])
 def test_flags_must_be_bools(value: object) -> None:
-    with pytest.raises(TypeError, match="dry_run=.* must be True or False"):
+    with pytest.raises(TypeError, match=r"dry_run=.* must be True or False"):
         flag(value, "dry_run")
