@@ -314,29 +314,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from airflow_provider_oracle_tasks.hooks.transient import describe_db_error
 
+    # First match wins: subclasses (e.g. UnknownInstanceError) before their bases.
+    exit_codes: tuple[tuple[type[Exception] | tuple[type[Exception], ...], int], ...] = (
+        (UnknownInstanceError, EXIT_UNKNOWN_INSTANCE),
+        (ConnectionProblem, EXIT_CONNECT),
+        (MissingPrivilegesError, EXIT_PRIVILEGES),
+        ((SchemaVersionError, WrongSchemaError), EXIT_VERSION),
+        (ValueError, EXIT_USAGE),
+        (OracleTasksError, EXIT_ERROR),
+        (oracledb.Error, EXIT_ERROR),
+    )
     try:
         return _run(args)
-    except UnknownInstanceError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_UNKNOWN_INSTANCE
-    except oracledb.Error as error:
-        print(f"error: {describe_db_error(error)}", file=sys.stderr)
-        return EXIT_ERROR
-    except ConnectionProblem as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_CONNECT
-    except MissingPrivilegesError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_PRIVILEGES
-    except (SchemaVersionError, WrongSchemaError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_VERSION
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except OracleTasksError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_ERROR
+    except (OracleTasksError, ValueError, oracledb.Error) as error:
+        message = describe_db_error(error) if isinstance(error, oracledb.Error) else str(error)
+        print(f"error: {message}", file=sys.stderr)
+        return next(code for kinds, code in exit_codes if isinstance(error, kinds))
 
 
 if __name__ == "__main__":
