@@ -1,12 +1,8 @@
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from typing import Any
-
-import oracledb
 import pytest
 
+from tests.unit.engine_fakes import patch_connect
 from tests.unit.fakes import FakeConnection
 
 
@@ -19,26 +15,8 @@ def airflow_db() -> None:
 
 
 @pytest.fixture
-def fake_oracle(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeConnection]:
+def fake_oracle(monkeypatch: pytest.MonkeyPatch) -> FakeConnection:
     """``oracle_default`` exists, and every ``oracledb.connect`` returns this one fake connection."""
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_ORACLE_DEFAULT",
-        json.dumps(
-            {
-                "conn_type": "oracle",
-                "login": "APP",
-                "password": "secret-pw",
-                "extra": {"dsn": "db-host:1521/FREEPDB1"},
-            }
-        ),
-    )
     connection = FakeConnection()
-    calls: list[dict[str, Any]] = []
-
-    def connect(**kwargs: Any) -> FakeConnection:
-        calls.append(kwargs)
-        return connection
-
-    monkeypatch.setattr(oracledb, "connect", connect)
-    connection.connect_calls = calls  # type: ignore[attr-defined]
+    connection.connect_calls = patch_connect(monkeypatch, connection)  # type: ignore[attr-defined]
     return connection

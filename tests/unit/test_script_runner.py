@@ -25,6 +25,7 @@ from airflow_provider_oracle_tasks.script_runner import (
     script_defines,
     sql_root,
 )
+from tests.unit.fakes import FakeArrayVar, FakeVar
 
 ENABLE_OUTPUT = "begin dbms_output.enable(null); end;"
 GET_LINES = "begin dbms_output.get_lines(:lines, :numlines); end;"
@@ -39,22 +40,6 @@ def ora_error(code: int, text: str, offset: int = 0) -> oracledb.DatabaseError:
     exc = error.exc_type(error)
     assert isinstance(exc, oracledb.DatabaseError)
     return exc
-
-
-class FakeVar:
-    def __init__(self, size: int = 1) -> None:
-        self.values: list[Any] = [None] * size
-
-    def setvalue(self, pos: int, value: Any) -> None:
-        self.values[pos] = value
-
-    def getvalue(self, pos: int = 0) -> Any:
-        return self.values[pos]
-
-
-class FakeArrayVar(FakeVar):
-    def getvalue(self, pos: int = 0) -> Any:
-        return list(self.values)
 
 
 class FakeCursor:
