@@ -10,7 +10,8 @@
 -- role privileges inside definer-rights units, so CREATE JOB through a role would not work.
 --
 -- OTASK_USER_ROLE lets other users submit work without owning the schema: `install` grants it
--- EXECUTE on the OTASK package and SELECT on the OTASK_*_V views. Beware: the engine runs task
+-- EXECUTE on the OTASK package, SELECT on the OTASK_*_V views, EXECUTE on the event type and
+-- DEQUEUE on the event queue; this script grants it EXECUTE on DBMS_AQ. Beware: the engine runs task
 -- SQL as the owner, so a holder of this role can run any SQL with the owner's privileges.
 -- Grant the role only to users you would trust with the owner's password.
 --
@@ -61,6 +62,10 @@ begin
     when e_role_exists then
       dbms_output.put_line('role OTASK_USER_ROLE exists already');
   end;
+  -- A role holder's sensor dequeues completion events itself (an anonymous block in its own
+  -- session, where role privileges count): it needs DBMS_AQ, which PUBLIC need not have.
+  -- Install grants the role DEQUEUE on OTASK_EVENTS and EXECUTE on the payload type.
+  exec('grant execute on sys.dbms_aq to otask_user_role');
   dbms_output.put_line('Done. Now install as ' || l_owner || ' (oracle-tasks install), then '
     || 'grant OTASK_USER_ROLE to the users who submit work.');
 end;

@@ -3,10 +3,11 @@
 -- Run as the schema owner, from this folder:  sql owner/password@db @uninstall.sql
 -- or `oracle-tasks uninstall --conn-id oracle_default`.
 --
--- Drops exactly what carries the product's reserved names, OTASK and OTASK_*: running worker
--- jobs are stopped first (their running tasks end with ORA-27365-style interruptions), then
--- scheduler objects, queues, views, packages, types, tables and sequences. History in the
--- tables is lost. Running it on a schema without the product changes nothing.
+-- Drops exactly what carries the product's reserved names, OTASK and OTASK_*: unfinished
+-- instances are put into a hard stop first (so no worker starts another), then the worker jobs
+-- are stopped and dropped (their running tasks are interrupted and rolled back), then scheduler
+-- objects, queues, views, packages, types, tables and sequences. History in the tables is lost.
+-- Running it on a schema without the product changes nothing.
 whenever sqlerror exit failure rollback
 set serveroutput on size unlimited
 set define on
@@ -14,11 +15,10 @@ set sqlblanklines on
 
 prompt oracle-tasks: removing product objects
 declare
-  e_not_running exception;
-  pragma exception_init(e_not_running, -27366);   -- job is not running
   e_no_job      exception;
   pragma exception_init(e_no_job, -27475);        -- unknown job
   l_left        varchar2(4000);
+  l_count       pls_integer;
 
   function ours(p_name varchar2) return boolean is
   begin
@@ -31,21 +31,55 @@ declare
     dbms_output.put_line(p_sql);
   end exec;
 begin
-  -- 1. Worker jobs: stop before drop so no worker is left writing into a dropped table.
-  for j in (select job_name from user_scheduler_jobs
-             where job_name = 'OTASK' or job_name like 'OTASK\_%' escape '\') loop
-    begin
-      dbms_scheduler.stop_job(job_name => dbms_assert.enquote_name(j.job_name, false), force => false);
-    exception
-      when e_not_running or e_no_job then null;  -- already finished between the query and the call
-    end;
-    begin
-      dbms_scheduler.drop_job(job_name => dbms_assert.enquote_name(j.job_name, false), force => true);
-      dbms_output.put_line('dropped job ' || j.job_name);
-    exception
-      when e_no_job then null;  -- an auto_drop job that finished meanwhile
-    end;
+  -- 0. Tell every worker to leave, and stop any worker from starting others. A worker that is
+  --    interrupted or ends by an error would otherwise settle its task and start a replacement
+  --    job (the watchdog keeps RUNNING instances at their target) while this script drops the
+  --    jobs. An instance in STOPPING with mode HARD starts no worker, a starting worker leaves
+  --    at once, and a worker whose task is interrupted records it STOPPED and leaves.
+  --    Dynamic SQL: on a schema without the engine the table does not exist.
+  select count(*) into l_count from user_tables where table_name = 'OTASK_INSTANCES';
+  if l_count > 0 then
+    execute immediate q'[
+      update otask_instances
+         set state = 'STOPPING', stop_mode = 'HARD', target_threads = 0
+       where state in ('CREATED', 'RUNNING', 'STOPPING')]';
+    dbms_output.put_line('stopping ' || sql%rowcount || ' unfinished instance(s)');
+    commit;
+  end if;
+
+  -- 1. Worker jobs: stopped and dropped before the tables, so no worker is left writing into a
+  --    dropped table. DROP_JOB with force stops a running job first (an interrupt); a job that
+  --    does not stop at once (ORA-27365/27478, e.g. while it rolls back) gets a forced stop
+  --    (needs MANAGE SCHEDULER) and is retried for up to half a minute before uninstall gives up
+  --    with the names of the jobs still running.
+  for l_round in 1 .. 15 loop
+    l_left := null;
+    for j in (select job_name from user_scheduler_jobs
+               where job_name = 'OTASK' or job_name like 'OTASK\_%' escape '\') loop
+      begin
+        dbms_scheduler.drop_job(job_name => dbms_assert.enquote_name(j.job_name, false), force => true);
+        dbms_output.put_line('dropped job ' || j.job_name);
+      exception
+        when e_no_job then
+          null;  -- an auto_drop job that ended meanwhile
+        when others then
+          l_left := substr(l_left || ' ' || j.job_name || ' (' || sqlerrm || ');', 1, 3000);
+          begin
+            dbms_scheduler.stop_job(job_name => dbms_assert.enquote_name(j.job_name, false), force => true);
+          exception
+            when others then
+              null;  -- no MANAGE SCHEDULER, or it ended: the next round sees
+          end;
+      end;
+    end loop;
+    exit when l_left is null;
+    dbms_session.sleep(2);
   end loop;
+  if l_left is not null then
+    raise_application_error(-20007, 'uninstall could not stop these worker jobs:' || l_left
+      || ' Wait until they end (USER_SCHEDULER_RUNNING_JOBS), or end their sessions as a DBA, '
+      || 'then run uninstall again.');
+  end if;
 
   -- 2. Scheduler chains and programs created by the product.
   for c in (select chain_name from user_scheduler_chains

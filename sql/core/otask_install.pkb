@@ -62,6 +62,38 @@ create or replace package body otask_install as
     end if;
   end ensure_constraint;
 
+  procedure ensure_view(p_name varchar2, p_ddl varchar2) is
+    l_name    varchar2(128) := checked_name(p_name);
+    l_mark    varchar2(200);
+    l_comment varchar2(4000);
+    l_count   pls_integer;
+    l_hash    number := 0;
+    l_pos     pls_integer := 1;
+  begin
+    -- The fingerprint covers the whole statement, so any change of the shipped text (a column,
+    -- a comment inside the query) replaces the view; an identical text leaves it untouched.
+    -- Hashed in chained chunks of 1000 characters (at most 4000 bytes each).
+    while l_pos <= nvl(length(p_ddl), 0) loop
+      l_hash := dbms_utility.get_hash_value(to_char(l_hash) || substr(p_ddl, l_pos, 1000),
+                                            1, 1073741824);
+      l_pos := l_pos + 1000;
+    end loop;
+    l_mark := 'oracle-tasks view ' || l_name || ', source ' || length(p_ddl) || '-' || l_hash;
+    select count(*) into l_count from user_views where view_name = l_name;
+    if l_count > 0 then
+      select max(comments) into l_comment
+        from user_tab_comments
+       where table_name = l_name and table_type = 'VIEW';
+      if l_comment = l_mark then
+        return;
+      end if;
+    end if;
+    execute immediate p_ddl;
+    execute immediate 'comment on table ' || dbms_assert.enquote_name(l_name, false) || ' is '
+      || dbms_assert.enquote_literal(l_mark);
+    say(case when l_count > 0 then 'replaced' else 'created' end || ' view ' || l_name);
+  end ensure_view;
+
   procedure ensure_queue(
     p_queue_table        varchar2,
     p_queue              varchar2,

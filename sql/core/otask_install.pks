@@ -28,6 +28,14 @@ create or replace package otask_install authid definer as
   -- Adds a named constraint to an existing table; p_ddl is the full ALTER TABLE.
   procedure ensure_constraint(p_table varchar2, p_name varchar2, p_ddl varchar2);
 
+  -- Creates or replaces a view only when its shipped DDL changed. CREATE OR REPLACE VIEW is DDL
+  -- even with an identical text (LAST_DDL_TIME moves, dependants such as a role holder's code
+  -- are invalidated), so a second install must not run it. Oracle does not keep a view's text
+  -- verbatim (USER_VIEWS.TEXT may be rewritten), so the view's comment carries a fingerprint of
+  -- p_ddl (length + hash) and the DDL runs when the view is missing or the fingerprint differs.
+  -- p_ddl is the full CREATE OR REPLACE VIEW statement from the shipped script.
+  procedure ensure_view(p_name varchar2, p_ddl varchar2);
+
   -- Creates the queue table and queue when missing and makes sure the queue is started.
   procedure ensure_queue(
     p_queue_table        varchar2,

@@ -1,4 +1,6 @@
--- oracle-tasks engine: packages and views (create or replace: identical source changes nothing).
+-- oracle-tasks engine: packages and views. A second install changes nothing: PL/SQL units are
+-- `create or replace` with identical source (Oracle then skips the compilation), and views go
+-- through otask_install.ensure_view, which runs their DDL only when the shipped text changed.
 --
 -- Specs first, in dependency order, then the views, then the bodies (a body may use any spec),
 -- then the grants to OTASK_USER_ROLE. core/finish.sql recompiles and checks them afterwards.
@@ -9,8 +11,8 @@
 --   OTASK_BUILD   input checks and task creation (ad-hoc, JSON bulk, definitions)
 --   OTASK_JOBS    DBMS_SCHEDULER calls and the scheduler views
 --   OTASK_NOTIFY  the completion event on queue OTASK_EVENTS
---   OTASK_LOG     the engine log (autonomous, never fails the caller)
-@@otask_log.pks
+--   OTASK_LOGGER  writes the engine log, table OTASK_LOG (autonomous, never fails the caller)
+@@otask_logger.pks
 @@otask.pks
 @@otask_jobs.pks
 @@otask_notify.pks
@@ -22,7 +24,7 @@
 @@views/otask_tasks_v.sql
 @@views/otask_workers_v.sql
 
-@@otask_log.pkb
+@@otask_logger.pkb
 @@otask_jobs.pkb
 @@otask_notify.pkb
 @@otask_engine.pkb

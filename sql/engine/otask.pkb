@@ -72,7 +72,7 @@ create or replace package body otask as
            updated_at = systimestamp
      where taskspace = l_taskspace;
     commit;
-    otask_log.info('taskspace ' || l_taskspace || ': max_threads ' || nvl(to_char(l_max), 'none')
+    otask_logger.info('taskspace ' || l_taskspace || ': max_threads ' || nvl(to_char(l_max), 'none')
       || ', default_threads ' || l_default || ', job class ' || nvl(l_class, 'DEFAULT_JOB_CLASS'));
     -- A raised cap lets instances that waited for room start their workers now.
     otask_engine.rebalance_taskspace(l_taskspace);
@@ -316,7 +316,8 @@ create or replace package body otask as
 
   procedure stop(p_instance_id number, p_mode varchar2 default 'SOFT') is
     l_instance_id number := checked_instance_id('STOP', p_instance_id);
-    l_mode        varchar2(10) := upper(trim(p_mode));
+    -- Wide enough for any text a caller passes, so a long wrong mode gets ORA-20105, not ORA-06502.
+    l_mode        varchar2(32767) := upper(trim(p_mode));
   begin
     if l_mode is null or l_mode not in ('SOFT', 'HARD') then
       raise_application_error(c_invalid_argument, 'OTASK.STOP: p_mode = "' || substr(p_mode, 1, 30)
@@ -367,8 +368,13 @@ create or replace package body otask as
   end instance_state;
 
   function purge(p_older_than number) return number is
-    l_cutoff timestamp with time zone;
-    l_purged pls_integer := 0;
+    -- A CREATED instance is at least this old before purge takes it, whatever p_older_than: the
+    -- provider commits an instance and its tasks, then calls start_jobs, and a purge(0) in
+    -- between must not delete the work it is about to start.
+    c_created_min_age constant interval day to second := interval '1' hour;
+    l_cutoff  timestamp with time zone;
+    l_created timestamp with time zone;
+    l_purged  pls_integer := 0;
   begin
     if p_older_than is null or p_older_than < 0 then
       raise_application_error(c_invalid_argument, 'OTASK.PURGE: p_older_than = '
@@ -377,24 +383,31 @@ create or replace package body otask as
     end if;
     commit;  -- a control call: the caller's pending work is committed before purging
     l_cutoff := systimestamp - numtodsinterval(p_older_than, 'DAY');
+    l_created := least(l_cutoff, systimestamp - c_created_min_age);
     for r in (select instance_id
                 from otask_instances
                where (state in (c_succeeded, c_failed, c_stopped) and ended_at < l_cutoff)
-                  or (state = c_created and created_at < l_cutoff)
+                  or (state = c_created and created_at < l_created)
                order by instance_id) loop
-      -- Re-checked in the delete: retry_failed may have reopened it meanwhile.
+      -- Re-checked in the delete: retry_failed or start_jobs may have moved it meanwhile.
       delete from otask_instances
        where instance_id = r.instance_id
          and ((state in (c_succeeded, c_failed, c_stopped) and ended_at < l_cutoff)
-              or (state = c_created and created_at < l_cutoff));
+              or (state = c_created and created_at < l_created));
       l_purged := l_purged + sql%rowcount;
       commit;  -- one instance (with its tasks) per transaction: bounded undo
     end loop;
-    delete from otask_log where logged_at < l_cutoff;
+    -- Log entries of instances that are still unfinished stay: they explain what is running.
+    delete from otask_log l
+     where l.logged_at < l_cutoff
+       and not exists (select null
+                         from otask_instances i
+                        where i.instance_id = l.instance_id
+                          and i.state in (c_created, c_running, c_stopping));
     commit;
     otask_notify.purge_expired(l_cutoff);
     commit;
-    otask_log.info('purge: ' || l_purged || ' instance(s) older than ' || p_older_than || ' day(s)');
+    otask_logger.info('purge: ' || l_purged || ' instance(s) older than ' || p_older_than || ' day(s)');
     return l_purged;
   end purge;
 

@@ -1,7 +1,7 @@
 create or replace package otask authid definer as
   -- oracle-tasks: the public API of the in-database task engine, and the ONLY unit that Python
   -- (or a person with OTASK_USER_ROLE) calls. The internal packages OTASK_ENGINE, OTASK_WORKER,
-  -- OTASK_BUILD, OTASK_JOBS, OTASK_NOTIFY and OTASK_LOG are not granted to anybody.
+  -- OTASK_BUILD, OTASK_JOBS, OTASK_NOTIFY and OTASK_LOGGER are not granted to anybody.
   --
   -- Definer rights: every task runs as the schema owner, with the owner's privileges. Whoever
   -- may call this package may run any SQL as the owner (see docs/engine.md, "Security").
@@ -197,9 +197,11 @@ create or replace package otask authid definer as
   function instance_state(p_instance_id number) return varchar2;
 
   -- Deletes finished instances (SUCCEEDED, FAILED, STOPPED; and CREATED ones never started)
-  -- that ended / were created more than p_older_than days ago, with their tasks, binds and
-  -- workers, plus log entries and expired events older than that. Returns the number of
-  -- instances deleted. COMMITS (per instance).
+  -- that ended / were created more than p_older_than days ago (a CREATED one also at least an
+  -- hour ago), with their tasks, binds and workers, plus log entries (except those of unfinished
+  -- instances) and expired events older than that. Returns the number of instances deleted.
+  -- COMMITS (per instance), so call it from PL/SQL (`exec :n := otask.purge(30)`), not from a
+  -- query (ORA-14552).
   function purge(p_older_than number) return number;
 
   -- Deletes one finished (or never started) instance now. COMMITS.

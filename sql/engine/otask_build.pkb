@@ -169,7 +169,10 @@ create or replace package body otask_build as
 
   function initial_state(p_inst otask_instances%rowtype, p_group number) return varchar2 is
   begin
+    -- After a final failure with stop_on_error 'Y' nothing new may start (rule 9): a task added
+    -- then waits, and the instance skips it with the rest when its last running task ends.
     return case
+             when p_inst.stop_on_error = 'Y' and p_inst.failure_seen = 'Y' then 'WAITING'
              when p_inst.state = 'RUNNING' and p_group <= nvl(p_inst.current_group, -1) then 'READY'
              else 'WAITING'
            end;
@@ -439,7 +442,13 @@ create or replace package body otask_build as
             -- Every column is fetched as VARCHAR2(4000) (Oracle converts numbers and dates
             -- with the session's NLS settings; convert explicitly in the query to be exact).
             dbms_sql.define_column(l_cursor, c, l_value, 4000);
-            l_names(c) := bind_name_or_null(l_desc(c).col_name);
+            -- An alias shaped like a positional name (P1, p7) is NOT also bound by name: column
+            -- 1 aliased P2 would otherwise overwrite :p2, the value of column 2.
+            if regexp_like(l_desc(c).col_name, '^P[0-9]+$', 'i') then
+              l_names(c) := null;
+            else
+              l_names(c) := bind_name_or_null(l_desc(c).col_name);
+            end if;
           end loop;
           l_status := dbms_sql.execute(l_cursor);
           l_row := 0;

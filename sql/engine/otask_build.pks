@@ -40,7 +40,8 @@ create or replace package otask_build authid definer as
   procedure ensure_taskspace(p_taskspace varchar2);
 
   -- ---- tasks (the instance row is locked by the caller; nothing here commits) ---------------
-  -- READY when the instance runs and the group is open already, else WAITING.
+  -- READY when the instance runs and the group is open already, else WAITING (also after a
+  -- final failure with stop_on_error 'Y': such a task is skipped, never started).
   function initial_state(p_inst otask_instances%rowtype, p_group number) return varchar2;
 
   function add_task(
@@ -57,7 +58,8 @@ create or replace package otask_build authid definer as
   function add_tasks(p_inst otask_instances%rowtype, p_tasks clob) return number;
 
   -- One task per enabled definition of the instance's taskspace, or one per row of its source
-  -- query (binds :p1..:pn and :<column alias>). An empty source query adds no task. Returns the
+  -- query (binds :p1..:pn and :<column alias>, except aliases shaped like Pn, which would clash
+  -- with the positional names). An empty source query adds no task. Returns the
   -- count added; ORA-20108 names the definition whose query failed.
   function expand_definitions(p_inst otask_instances%rowtype) return number;
 end otask_build;

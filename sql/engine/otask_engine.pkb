@@ -161,7 +161,7 @@ create or replace package body otask_engine as
      where instance_id = p_instance_id;
     -- Rule 11: the event is enqueued in this same transaction (visibility ON_COMMIT).
     otask_notify.instance_closed(p_instance_id);
-    otask_log.info('instance closed ' || l_final || ': ' || l_total || ' tasks, ' || l_succeeded
+    otask_logger.info('instance closed ' || l_final || ': ' || l_total || ' tasks, ' || l_succeeded
       || ' succeeded, ' || l_failed || ' failed, ' || l_skipped || ' skipped, ' || l_stopped
       || ' stopped', p_instance_id);
   end close_locked;
@@ -200,7 +200,7 @@ create or replace package body otask_engine as
          where instance_id = p_instance_id and state = 'WAITING' and group_no = l_group;
         l_count := sql%rowcount;
         update otask_instances set current_group = l_group where instance_id = p_instance_id;
-        otask_log.info('group ' || l_group || ' opened: ' || l_count || ' tasks READY', p_instance_id);
+        otask_logger.info('group ' || l_group || ' opened: ' || l_count || ' tasks READY', p_instance_id);
         return 'OPENED';
       end if;
     end if;
@@ -247,8 +247,8 @@ create or replace package body otask_engine as
      where task_id = p_task_id and state = 'RUNNING' and worker_job = p_worker_job
        and attempts = p_attempts;
     if sql%rowcount = 1 then
-      otask_log.warn('orphaned task ' || p_task_id || ' -> ' || l_state || ': ' || l_message,
-                     p_inst.instance_id, p_task_id, p_worker_job);
+      otask_logger.warn('orphaned task ' || p_task_id || ' -> ' || l_state || ': ' || l_message,
+                        p_inst.instance_id, p_task_id, p_worker_job);
       if l_state = 'FAILED' then
         final_failure_locked(p_inst.instance_id, p_task_id);
       end if;
@@ -311,8 +311,8 @@ create or replace package body otask_engine as
       l_created.extend;
       l_created(l_created.count) := l_job;
     end loop;
-    otask_log.info('started ' || l_need || ' worker(s) for target ' || l_inst.target_threads,
-                   p_instance_id);
+    otask_logger.info('started ' || l_need || ' worker(s) for target ' || l_inst.target_threads,
+                      p_instance_id);
   exception
     when others then
       -- The caller rolls back; jobs already created must not outlive that.
@@ -372,13 +372,32 @@ create or replace package body otask_engine as
                order by i.instance_id) loop
       -- Never waits: a busy instance is being changed by its holder (who starts its workers
       -- itself), and waiting here could deadlock with a caller holding that instance row.
-      ensure_workers(r.instance_id, p_wait => false);
+      -- Best effort, one instance at a time: its callers (set_taskspace, a worker leaving) have
+      -- committed their own work already, so a failure here (e.g. CREATE JOB revoked) must
+      -- neither reach them nor leave this instance's row locks held in their session.
+      begin
+        savepoint otask_rebalance;
+        ensure_workers(r.instance_id, p_wait => false);
+      exception
+        when others then
+          begin
+            rollback to savepoint otask_rebalance;
+          exception
+            when others then
+              rollback;
+          end;
+          otask_logger.error('could not start the workers of instance ' || r.instance_id
+            || ' that waited for room in taskspace ' || p_taskspace || ': ' || sqlerrm,
+            r.instance_id, null, null,
+            dbms_utility.format_error_stack || dbms_utility.format_error_backtrace);
+      end;
     end loop;
   end rebalance_taskspace;
 
   procedure heal(p_instance_id number) is
     pragma autonomous_transaction;
     l_inst    otask_instances%rowtype;
+    l_ts      otask_taskspaces%rowtype;
     l_outcome varchar2(10);
   begin
     -- Never make a status read wait: whoever holds the row is changing the instance already.
@@ -395,17 +414,20 @@ create or replace package body otask_engine as
     if live_workers(p_instance_id) = 0 then
       l_outcome := advance_locked(p_instance_id);
     end if;
-    commit;
-    if l_outcome is null or l_outcome <> 'CLOSED' then
-      ensure_workers(p_instance_id, p_wait => false);
+    -- Restart missing workers under the same instance lock: one look at the scheduler views
+    -- per call, and the instance row is held only once. The taskspace row (lock order:
+    -- instance, then taskspace) is only try-locked, so a status read never waits for it.
+    if l_inst.state = 'RUNNING' and (l_outcome is null or l_outcome <> 'CLOSED')
+       and try_lock_taskspace(l_inst.taskspace, l_ts) then
+      spawn_missing_locked(p_instance_id);
     end if;
     commit;
   exception
     when others then
       rollback;
-      otask_log.error('watchdog of instance ' || p_instance_id || ' failed: ' || sqlerrm,
-                      p_instance_id, null, null,
-                      dbms_utility.format_error_stack || dbms_utility.format_error_backtrace);
+      otask_logger.error('watchdog of instance ' || p_instance_id || ' failed: ' || sqlerrm,
+                         p_instance_id, null, null,
+                         dbms_utility.format_error_stack || dbms_utility.format_error_backtrace);
   end heal;
 
   -- ---------------------------------------------------------------------------------------
@@ -428,7 +450,11 @@ create or replace package body otask_engine as
     l_inst := lock_instance(p_instance_id);
     l_ts := lock_taskspace(l_inst.taskspace);
     if l_inst.state = 'CREATED' then
-      l_target := nvl(p_threads, l_ts.default_threads);
+      -- Without p_threads: a target set by set_threads while CREATED (requested_threads is then
+      -- set), else the taskspace default.
+      l_target := nvl(p_threads, case when l_inst.requested_threads is not null
+                                      then l_inst.target_threads
+                                      else l_ts.default_threads end);
       select min(group_no) into l_group
         from otask_tasks
        where instance_id = p_instance_id and state = 'WAITING';
@@ -438,7 +464,7 @@ create or replace package body otask_engine as
              current_group = l_group
        where instance_id = p_instance_id;
       if l_group is null then
-        otask_log.info('started without tasks: closes at once', p_instance_id);
+        otask_logger.info('started without tasks: closes at once', p_instance_id);
         close_locked(p_instance_id);
         commit;
         return;
@@ -447,7 +473,7 @@ create or replace package body otask_engine as
          set state = 'READY'
        where instance_id = p_instance_id and state = 'WAITING' and group_no = l_group;
       l_ready := sql%rowcount;
-      otask_log.info('started: target ' || l_target || ' threads, group ' || l_group || ' opened ('
+      otask_logger.info('started: target ' || l_target || ' threads, group ' || l_group || ' opened ('
         || l_ready || ' tasks READY)', p_instance_id);
     elsif l_inst.state = 'RUNNING' then
       if p_threads is not null and p_threads <> l_inst.target_threads then
@@ -455,7 +481,7 @@ create or replace package body otask_engine as
            set target_threads = p_threads,
                requested_threads = case when p_threads > 0 then p_threads else requested_threads end
          where instance_id = p_instance_id;
-        otask_log.info('start_jobs on a running instance: target ' || l_inst.target_threads
+        otask_logger.info('start_jobs on a running instance: target ' || l_inst.target_threads
           || ' -> ' || p_threads, p_instance_id);
       end if;
       reconcile_locked(p_instance_id);
@@ -484,7 +510,7 @@ create or replace package body otask_engine as
        set target_threads = p_threads,
            requested_threads = case when p_threads > 0 then p_threads else requested_threads end
      where instance_id = p_instance_id;
-    otask_log.info('threads ' || l_inst.target_threads || ' -> ' || p_threads, p_instance_id);
+    otask_logger.info('threads ' || l_inst.target_threads || ' -> ' || p_threads, p_instance_id);
     if l_inst.state = 'RUNNING' then
       reconcile_locked(p_instance_id);
       -- Raising: the missing workers start now. Lowering: workers leave after their current
@@ -503,12 +529,13 @@ create or replace package body otask_engine as
   end stop_created_locked;
 
   procedure stop(p_instance_id number, p_mode varchar2) is
-    l_inst otask_instances%rowtype;
+    l_inst    otask_instances%rowtype;
+    l_stopped otask_jobs.t_names := otask_jobs.t_names();
   begin
     l_inst := lock_instance(p_instance_id);
     if l_inst.state in ('SUCCEEDED', 'FAILED', 'STOPPED')
-       or (l_inst.state = 'STOPPING' and (p_mode = 'SOFT' or l_inst.stop_mode = 'HARD')) then
-      commit;  -- finished or already stopping that way: stop is idempotent (Airflow on_kill)
+       or (l_inst.state = 'STOPPING' and p_mode = 'SOFT') then
+      commit;  -- finished or already stopping: stop is idempotent (Airflow on_kill)
       return;
     end if;
     if l_inst.state = 'CREATED' then
@@ -517,24 +544,32 @@ create or replace package body otask_engine as
       return;
     end if;
 
-    -- RUNNING, or STOPPING (SOFT) escalated to HARD.
-    update otask_instances
-       set state = 'STOPPING', stop_mode = p_mode, target_threads = 0
-     where instance_id = p_instance_id;
-    skip_pending_locked(p_instance_id, 'not started: the instance was stopped (' || p_mode || ')');
-    otask_log.info('stop ' || p_mode || ' requested', p_instance_id);
-    if p_mode = 'SOFT' then
-      -- Running tasks finish; the last worker to leave closes the instance as STOPPED.
-      reconcile_locked(p_instance_id);
-      if not task_exists(p_instance_id, 'RUNNING') then
-        close_locked(p_instance_id);
+    if l_inst.state = 'STOPPING' and l_inst.stop_mode = 'HARD' then
+      -- HARD again while a hard stop is under way: the earlier call may have died between its
+      -- two phases (session lost while it stopped the jobs), leaving workers that run on.
+      -- Run the second phase again: it only touches what is still live.
+      otask_logger.info('stop HARD repeated: stopping the workers that are still live', p_instance_id);
+    else
+      -- RUNNING, or STOPPING (SOFT) escalated to HARD.
+      update otask_instances
+         set state = 'STOPPING', stop_mode = p_mode, target_threads = 0
+       where instance_id = p_instance_id;
+      skip_pending_locked(p_instance_id, 'not started: the instance was stopped (' || p_mode || ')');
+      otask_logger.info('stop ' || p_mode || ' requested', p_instance_id);
+      if p_mode = 'SOFT' then
+        -- Running tasks finish; the last worker to leave closes the instance as STOPPED.
+        reconcile_locked(p_instance_id);
+        if not task_exists(p_instance_id, 'RUNNING') then
+          close_locked(p_instance_id);
+        end if;
+        commit;
+        return;
       end if;
-      commit;
-      return;
     end if;
 
     -- HARD. Commit STOPPING first: from now on no worker starts a task, and a worker whose
-    -- task is interrupted records it as STOPPED instead of retrying it.
+    -- task is interrupted records it as STOPPED instead of retrying it. Nothing is locked while
+    -- the jobs are stopped (an interrupted worker needs the instance row to record its task).
     commit;
     -- Rule 6: stop THIS instance's workers, by their exact registered names.
     for w in (select job_name
@@ -542,17 +577,24 @@ create or replace package body otask_engine as
                where instance_id = p_instance_id and state in ('STARTING', 'ACTIVE')
                order by job_name) loop
       otask_jobs.stop_worker(w.job_name, p_instance_id);
+      l_stopped.extend;
+      l_stopped(l_stopped.count) := w.job_name;
     end loop;
     l_inst := lock_instance(p_instance_id);
+    -- The jobs stopped above are no live workers any more, even when a leaving worker closed
+    -- the instance meanwhile (a register row left ACTIVE would count as a live worker forever).
+    -- Only these names: a retry_failed in between may have started new, legitimate workers.
+    -- A job that could not be stopped stays visible to OTASK_JOBS.ABANDONED_RUNNING_JOB.
+    forall i in 1 .. l_stopped.count
+      update otask_workers
+         set state = 'STOPPED', ended_at = systimestamp, exit_reason = 'stopped by OTASK.STOP HARD'
+       where job_name = l_stopped(i) and state in ('STARTING', 'ACTIVE');
     if l_inst.state = 'STOPPING' then
       update otask_tasks
          set state = 'STOPPED', ended_at = systimestamp, error_code = otask.c_task_hard_stopped,
              error_message = substr('ORA-20151: stopped by OTASK.STOP(p_mode => ''HARD'') while '
                                     || 'running on worker job ' || worker_job, 1, 4000)
        where instance_id = p_instance_id and state = 'RUNNING';
-      update otask_workers
-         set state = 'STOPPED', ended_at = systimestamp, exit_reason = 'stopped by OTASK.STOP HARD'
-       where instance_id = p_instance_id and state in ('STARTING', 'ACTIVE');
       skip_pending_locked(p_instance_id, 'not started: the instance was stopped (HARD)');
       close_locked(p_instance_id);
     end if;
@@ -562,6 +604,7 @@ create or replace package body otask_engine as
   procedure retry_failed(p_instance_id number, p_threads number) is
     l_ts     otask_taskspaces%rowtype;
     l_inst   otask_instances%rowtype;
+    l_busy   varchar2(128);
     l_count  pls_integer;
     l_group  otask_tasks.group_no%type;
     l_target pls_integer;
@@ -585,6 +628,16 @@ create or replace package body otask_engine as
       commit;  -- nothing failed: nothing to do (idempotent)
       return;
     end if;
+    -- Never run a task twice at once (rule 7): a worker that a hard stop could not interrupt
+    -- (no MANAGE SCHEDULER, an uninterruptible call) may still be running a task this call
+    -- would hand to a new worker. Refuse until that job has ended.
+    l_busy := otask_jobs.abandoned_running_job(p_instance_id);
+    if l_busy is not null then
+      invalid_state('RETRY_FAILED', p_instance_id, l_inst.state, 'its worker job ' || l_busy
+        || ' was given up by the engine (hard stop or lost) but the scheduler still runs it, so '
+        || 'its task may still be running. Wait until it ends (USER_SCHEDULER_RUNNING_JOBS), or '
+        || 'end its session as a DBA, then retry.');
+    end if;
 
     if l_inst.state = 'RUNNING' then
       l_group := l_inst.current_group;
@@ -606,7 +659,7 @@ create or replace package body otask_engine as
            stop_mode = null, current_group = l_group, target_threads = l_target,
            requested_threads = case when l_target > 0 then l_target else requested_threads end
      where instance_id = p_instance_id;
-    otask_log.info('retry_failed: ' || l_count || ' tasks back to work from group ' || l_group
+    otask_logger.info('retry_failed: ' || l_count || ' tasks back to work from group ' || l_group
       || ', target ' || l_target || ' threads', p_instance_id);
     spawn_missing_locked(p_instance_id);
     commit;

@@ -56,7 +56,8 @@ create or replace package otask_engine authid definer as
   -- Locks instance + taskspace, reconciles, starts missing workers. With p_wait FALSE it gives
   -- up at once when another session holds either row (watchdogs, rebalancing).
   procedure ensure_workers(p_instance_id number, p_wait boolean);
-  -- Lets instances of a capped taskspace that wait for room start their workers.
+  -- Lets instances of a capped taskspace that wait for room start their workers. Best effort:
+  -- never raises (a failure is logged), never waits for a lock.
   procedure rebalance_taskspace(p_taskspace varchar2);
   -- The watchdog (rule 7) for status reads and surviving workers: AUTONOMOUS, never waits for a
   -- lock, never raises. Reconciles, closes an instance that has no live worker left and nothing

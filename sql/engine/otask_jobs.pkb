@@ -18,6 +18,19 @@ create or replace package body otask_jobs as
     return 'OTASK_W' || to_char(trunc(p_instance_id)) || '_' || to_char(otask_worker_seq.nextval);
   end new_job_name;
 
+  function abandoned_running_job(p_instance_id number) return varchar2 is
+    l_name otask_workers.job_name%type;
+  begin
+    select min(w.job_name) into l_name
+      from otask_workers w
+     where w.instance_id = p_instance_id
+       and w.state in ('STOPPED', 'LOST')
+       and exists (select null
+                     from user_scheduler_running_jobs r
+                    where r.job_name = w.job_name);
+    return l_name;
+  end abandoned_running_job;
+
   function job_class_usable(p_job_class varchar2) return boolean is
     l_count pls_integer;
   begin
@@ -95,23 +108,23 @@ create or replace package body otask_jobs as
           when e_unknown_job then
             l_first_error := null;
           when others then
-            otask_log.warn('worker job ' || p_job_name || ' could not be stopped: ' || l_first_error
+            otask_logger.warn('worker job ' || p_job_name || ' could not be stopped: ' || l_first_error
               || ' / forced stop: ' || sqlerrm || '. Grant MANAGE SCHEDULER to the owner to allow '
               || 'forced stops, or end the session as a DBA (see USER_SCHEDULER_RUNNING_JOBS).',
               p_instance_id, null, p_job_name);
             l_first_error := null;
         end;
         if l_first_error is not null then
-          otask_log.info('worker job ' || p_job_name || ' force-stopped after: ' || l_first_error,
-                         p_instance_id, null, p_job_name);
+          otask_logger.info('worker job ' || p_job_name || ' force-stopped after: ' || l_first_error,
+                            p_instance_id, null, p_job_name);
         end if;
     end;
     commit;
   exception
     when others then
       rollback;
-      otask_log.warn('stopping worker job ' || p_job_name || ' failed: ' || sqlerrm,
-                     p_instance_id, null, p_job_name);
+      otask_logger.warn('stopping worker job ' || p_job_name || ' failed: ' || sqlerrm,
+                        p_instance_id, null, p_job_name);
   end stop_worker;
 
   function mark_lost(p_instance_id number) return t_names is
@@ -134,7 +147,7 @@ create or replace package body otask_jobs as
                                               'STOPPED', 'DISABLED'))
     returning job_name bulk collect into l_names;
     for i in 1 .. l_names.count loop
-      otask_log.warn('worker job ' || l_names(i) || ' is lost: the scheduler no longer runs it '
+      otask_logger.warn('worker job ' || l_names(i) || ' is lost: the scheduler no longer runs it '
         || 'although it never exited (session killed, job stopped by hand, database restart). '
         || 'Its running task, if any, is an orphan.', p_instance_id, null, l_names(i));
     end loop;

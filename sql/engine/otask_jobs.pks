@@ -26,6 +26,11 @@ create or replace package otask_jobs authid definer as
   -- Returns the names it marked.
   function mark_lost(p_instance_id number) return t_names;
 
+  -- The first worker job of the instance that the engine gave up on (STOPPED by a hard stop,
+  -- or LOST) but that the scheduler still runs, or NULL. Such a job may still be running a task
+  -- the engine recorded as ended: nothing may hand that task to another worker meanwhile.
+  function abandoned_running_job(p_instance_id number) return varchar2;
+
   -- TRUE when the owner can see (and so use) the job class SYS.<p_job_class>.
   function job_class_usable(p_job_class varchar2) return boolean;
 end otask_jobs;

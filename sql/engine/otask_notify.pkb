@@ -33,7 +33,7 @@ create or replace package body otask_notify as
       msgid              => l_msgid);
   exception
     when others then
-      otask_log.warn('completion event of instance ' || p_instance_id || ' was not enqueued on '
+      otask_logger.warn('completion event of instance ' || p_instance_id || ' was not enqueued on '
         || c_queue || ': ' || sqlerrm || '. The instance is closed anyway and sensors see it on '
         || 'their next status poll. Fix: check USER_QUEUES (enqueue_enabled) and that queue '
         || c_queue || ' has subscriber ' || c_subscriber || ' (re-run install).', p_instance_id);
@@ -52,7 +52,7 @@ create or replace package body otask_notify as
       purge_options   => l_options);
   exception
     when others then
-      otask_log.warn('expired events in ' || c_queue_table || ' were not purged: ' || sqlerrm
+      otask_logger.warn('expired events in ' || c_queue_table || ' were not purged: ' || sqlerrm
         || '. They are harmless; purge them with DBMS_AQADM.PURGE_QUEUE_TABLE.');
   end purge_expired;
 end otask_notify;

@@ -3,6 +3,10 @@ create or replace package body otask_worker as
   e_no_such_bind exception;
   pragma exception_init(e_no_such_bind, -1006);    -- bind variable does not exist
 
+  -- The interrupt of DBMS_SCHEDULER.STOP_JOB (force => FALSE; also DROP_JOB with force): the
+  -- scheduler asks this job to end. It surfaces inside the running task as ORA-01013.
+  c_interrupted constant pls_integer := -1013;
+
   c_owner constant varchar2(128) := $$plsql_unit_owner;
 
   -- Idle waits grow from c_idle_min to c_idle_max seconds while nothing is claimable, so an
@@ -68,8 +72,8 @@ create or replace package body otask_worker as
     exception
       when no_data_found then
         rollback;
-        otask_log.info('worker job exits at once: its creator rolled back (no registry row)',
-                       p_instance_id, null, p_job_name);
+        otask_logger.info('worker job exits at once: its creator rolled back (no registry row)',
+                          p_instance_id, null, p_job_name);
         return false;
     end;
     if l_wstate <> 'STARTING' then
@@ -281,7 +285,7 @@ create or replace package body otask_worker as
     end if;
   exception
     when others then
-      otask_log.warn('could not restore CURRENT_SCHEMA after a task: ' || sqlerrm);
+      otask_logger.warn('could not restore CURRENT_SCHEMA after a task: ' || sqlerrm);
   end restore_session;
 
   function record_success(p_task t_task, p_job_name varchar2, p_output varchar2) return varchar2 is
@@ -296,7 +300,7 @@ create or replace package body otask_worker as
     if sql%rowcount = 0 then
       undo_task_work;
       commit;
-      otask_log.warn('result of task ' || p_task.task_id || ' attempt ' || p_task.attempts
+      otask_logger.warn('result of task ' || p_task.task_id || ' attempt ' || p_task.attempts
         || ' discarded: the engine had already ended this attempt (hard stop, or this worker '
         || 'was declared lost); its uncommitted work was rolled back', p_task.instance_id,
         p_task.task_id, p_job_name);
@@ -350,12 +354,12 @@ create or replace package body otask_worker as
     end if;
     commit;
     if l_state = 'READY' then
-      otask_log.warn('task ' || p_task.task_id || ' attempt ' || p_task.attempts || ' of '
+      otask_logger.warn('task ' || p_task.task_id || ' attempt ' || p_task.attempts || ' of '
         || (p_task.retries + 1) || ' failed, will retry' || case when l_inst.retry_delay_seconds > 0
         then ' in ' || l_inst.retry_delay_seconds || ' s' end || ': ' || substr(p_message, 1, 3000),
         p_task.instance_id, p_task.task_id, p_job_name, p_backtrace);
     elsif l_state = 'FAILED' then
-      otask_log.warn('task ' || p_task.task_id || ' FAILED after ' || p_task.attempts
+      otask_logger.warn('task ' || p_task.task_id || ' FAILED after ' || p_task.attempts
         || ' attempt(s): ' || substr(p_message, 1, 3000), p_task.instance_id, p_task.task_id,
         p_job_name, p_backtrace);
     end if;
@@ -363,7 +367,10 @@ create or replace package body otask_worker as
   end record_failure;
 
   -- Runs the claimed task (its RUNNING state is committed) and records the outcome.
-  -- Returns 'DONE', 'STOPPED' (hard stop) or 'DISCARDED' (the engine ended the attempt).
+  -- Returns 'DONE', 'STOPPED' (hard stop), 'DISCARDED' (the engine ended the attempt) or
+  -- 'INTERRUPTED' (the scheduler was asked to stop this job: the attempt is recorded like any
+  -- failed attempt, and the worker must leave instead of claiming the next task, or the
+  -- STOP_JOB of a DBA or of uninstall would never take effect).
   function execute_task(p_task t_task, p_job_name varchar2) return varchar2 is
     l_cursor     integer;
     l_rows       integer;
@@ -372,6 +379,7 @@ create or replace package body otask_worker as
     l_code       number;
     l_message    varchar2(4000);
     l_backtrace  varchar2(4000);
+    l_outcome    varchar2(12);
   begin
     dbms_application_info.set_action('task ' || p_task.task_id);
     savepoint otask_task;
@@ -396,7 +404,11 @@ create or replace package body otask_worker as
         undo_task_work;  -- rule 2: the task's own work goes before its failure is recorded
         restore_session;
         dbms_application_info.set_action('idle');
-        return record_failure(p_task, p_job_name, l_code, l_message, l_backtrace);
+        l_outcome := record_failure(p_task, p_job_name, l_code, l_message, l_backtrace);
+        if l_code = c_interrupted and l_outcome = 'DONE' then
+          l_outcome := 'INTERRUPTED';
+        end if;
+        return l_outcome;
     end;
     restore_session;
     dbms_application_info.set_action('idle');
@@ -466,7 +478,7 @@ create or replace package body otask_worker as
       rollback;
     when others then
       rollback;
-      otask_log.warn('worker clean-up after exit failed: ' || sqlerrm, p_instance_id, null, p_job_name);
+      otask_logger.warn('worker clean-up after exit failed: ' || sqlerrm, p_instance_id, null, p_job_name);
   end after_exit;
 
   -- ---------------------------------------------------------------------------------------
@@ -477,7 +489,7 @@ create or replace package body otask_worker as
     l_task       t_task;
     l_verdict    varchar2(10);
     l_reason     varchar2(4000);
-    l_outcome    varchar2(10);
+    l_outcome    varchar2(12);
     l_sleep      number := c_idle_min;
     l_last_watch timestamp with time zone := systimestamp;
     l_stop_mode  otask_instances.stop_mode%type;
@@ -510,6 +522,10 @@ create or replace package body otask_worker as
           mark_exited(p_job_name, 'left: the engine ended task ' || l_task.task_id
             || ' under this worker (' || lower(l_outcome) || ')');
           exit work;
+        elsif l_outcome = 'INTERRUPTED' then
+          mark_exited(p_job_name, 'left: its scheduler job was asked to stop (ORA-01013) while it '
+            || 'ran task ' || l_task.task_id || ', whose attempt is recorded as failed');
+          exit work;
         end if;
       else
         commit;  -- ends the read-only transaction of the empty claim
@@ -536,9 +552,9 @@ create or replace package body otask_worker as
         select stop_mode into l_stop_mode from otask_instances where instance_id = p_instance_id;
         mark_exited(p_job_name, 'ended by an error: ' || l_error);
         if l_stop_mode = 'HARD' then
-          otask_log.info('worker interrupted by the hard stop', p_instance_id, null, p_job_name);
+          otask_logger.info('worker interrupted by the hard stop', p_instance_id, null, p_job_name);
         else
-          otask_log.error('worker ended by an unexpected error; its running task, if any, is '
+          otask_logger.error('worker ended by an unexpected error; its running task, if any, is '
             || 'settled as an orphan', p_instance_id, null, p_job_name, l_error);
           -- The task this worker was running (if any) is now an orphan: settle it now.
           otask_engine.heal(p_instance_id);

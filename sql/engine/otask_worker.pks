@@ -7,7 +7,9 @@ create or replace package otask_worker authid definer as
   -- record SUCCEEDED / READY (retry) / FAILED with the error, COMMIT; when nothing is
   -- claimable, wait, open the next group, or close the instance; leave when the instance has
   -- more live workers than its target (or its taskspace more than its cap), is stopped or is
-  -- closed. Every few seconds the worker also acts as the watchdog of its instance (rule 7).
+  -- closed, or when DBMS_SCHEDULER.STOP_JOB interrupts its task (ORA-01013: the attempt is
+  -- recorded, then the worker leaves). Every few seconds the worker also acts as the watchdog of
+  -- its instance (rule 7).
   --
   -- What a task may do to the worker: its own COMMIT or DDL commits the worker's transaction,
   -- which is why RUNNING is committed before the task starts and the outcome is written after

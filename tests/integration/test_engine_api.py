@@ -172,6 +172,43 @@ def test_source_query_values_are_bound_with_quotes_and_nulls(engine: Engine) -> 
         assert cursor.fetchall() == [(1, "NAME", "O'Brien"), (2, "NOTE", None), (3, "N", "1")]
 
 
+def test_source_query_aliases_shaped_like_positions_do_not_clash(engine: Engine) -> None:
+    """An alias P2 on column 1 is not bound by name: :p1/:p2 stay the values of columns 1/2."""
+    taskspace = engine.taskspace("PNAME")
+    engine.add_definition(
+        taskspace,
+        "swap",
+        "begin :otask_output := :p1 || '|' || :p2 || '|' || :other; end;",
+        source_query="select 'first' as p2, 'second' as p1, 'x' as other from dual",
+    )
+    instance_id = engine.create_instance(taskspace, from_definitions="Y")
+    engine.start(instance_id, 1)
+    assert engine.wait_closed(instance_id) == "SUCCEEDED"
+    (row,) = engine.tasks(instance_id)
+    assert row["output_value"] == "first|second|x"
+    with engine.conn.cursor() as cursor:
+        cursor.execute(
+            "select bind_no, bind_name from otask_task_binds where task_id = :t order by bind_no",
+            t=row["task_id"],
+        )
+        assert cursor.fetchall() == [(1, None), (2, None), (3, "OTHER")]
+
+
+def test_start_jobs_keeps_the_target_set_while_created(engine: Engine) -> None:
+    """set_threads on a CREATED instance, then start_jobs without p_threads: that target wins
+    over the taskspace default (4)."""
+    taskspace = engine.taskspace("PRESET")
+    instance_id = engine.create_instance(taskspace)
+    engine.add_tasks(instance_id, [{"sql": sleep_sql(0.5)} for _ in range(6)])
+    engine.set_threads(instance_id, 2)  # commits
+    engine.start(instance_id, None)
+    view = engine.instance(instance_id)
+    assert (view["state"], view["target_threads"]) == ("RUNNING", 2)
+    assert len(engine.workers(instance_id)) == 2
+    assert engine.wait_closed(instance_id) == "SUCCEEDED"
+    assert len(engine.workers(instance_id)) == 2
+
+
 def test_bulk_add_tasks_json_with_thousands_of_tasks(engine: Engine) -> None:
     taskspace = engine.taskspace("BULK")
     instance_id = engine.create_instance(taskspace)
@@ -276,11 +313,11 @@ def test_logging_is_autonomous_and_never_fails_the_caller(engine: Engine) -> Non
     tag = secrets.token_hex(8)
     instance_id = engine.create_instance(engine.taskspace("LOG"))  # uncommitted work of the caller
     with engine.conn.cursor() as cursor:
-        # instance_id 1e25 does not fit NUMBER(19): the log insert fails inside OTASK_LOG.
+        # instance_id 1e25 does not fit NUMBER(19): the log insert fails inside OTASK_LOGGER.
         cursor.execute(
-            "begin otask_log.write('INFO', 'it-broken ' || :t, p_instance_id => 1e25); end;", t=tag
+            "begin otask_logger.write('INFO', 'it-broken ' || :t, p_instance_id => 1e25); end;", t=tag
         )
-        cursor.execute("begin otask_log.warn('it-kept ' || :t); end;", t=tag)
+        cursor.execute("begin otask_logger.warn('it-kept ' || :t); end;", t=tag)
         cursor.execute("select count(*) from otask_instances where instance_id = :i", i=instance_id)
         assert cursor.fetchone() == (1,)  # the caller's transaction is intact
     engine.conn.rollback()
@@ -299,6 +336,11 @@ def test_purge_removes_finished_history_only(engine: Engine) -> None:
     done = engine.run(taskspace, [{"sql": NOOP, "binds": {"a": 1}}], threads=1)
     assert engine.wait_closed(done) == "SUCCEEDED"
     paused = engine.run(taskspace, [{"sql": NOOP}], threads=0)
+    # A submitted instance between its commit and start_jobs (the provider's submit_batch):
+    # even purge(0) must leave it, or the start_jobs that follows finds nothing.
+    submitted = engine.create_instance(taskspace)
+    engine.add_task(submitted, NOOP)
+    engine.conn.commit()
     with engine.conn.cursor() as cursor:
         assert int(cursor.callfunc("otask.purge", int, keyword_parameters={"p_older_than": 1})) >= 0
         cursor.execute("select count(*) from otask_instances where instance_id = :i", i=done)
@@ -310,6 +352,12 @@ def test_purge_removes_finished_history_only(engine: Engine) -> None:
             assert cursor.fetchone() == (0,), table
         cursor.execute("select count(*) from otask_instances where instance_id = :i", i=paused)
         assert cursor.fetchone() == (1,)  # RUNNING (paused): never purged
+        cursor.execute("select count(*) from otask_log where instance_id = :i", i=paused)
+        assert cursor.fetchone()[0] > 0  # the log of an unfinished instance stays
+        cursor.execute("select count(*) from otask_instances where instance_id = :i", i=submitted)
+        assert cursor.fetchone() == (1,)  # CREATED less than an hour ago: kept
+    engine.start(submitted, 1)
+    assert engine.wait_closed(submitted) == "SUCCEEDED"
     expect_error(20100, lambda: engine.state(done), str(done))
     expect_error(
         20102,
@@ -361,6 +409,7 @@ def test_error_codes_name_the_object_and_the_fix(engine: Engine) -> None:
     )
     # 20105 invalid argument
     expect_error(20105, lambda: engine.stop(created, "NOW"), "p_mode", str(created), "'SOFT'")
+    expect_error(20105, lambda: engine.stop(created, "IMMEDIATELY_PLEASE"), "p_mode", "'HARD'")
     expect_error(
         20105, lambda: engine.create_instance(taskspace, stop_on_error="X"), "p_stop_on_error", "'Y' or 'N'"
     )

@@ -89,6 +89,28 @@ def test_stop_on_error_y_starts_nothing_after_the_first_failure(engine: Engine) 
     assert view["last_error_code"] == -20999
 
 
+def test_stop_on_error_y_a_task_added_after_the_failure_never_starts(engine: Engine) -> None:
+    """Rule 9 'Y': add_task on the still RUNNING instance after its first final failure adds a
+    task that waits and is skipped, never started."""
+    taskspace = engine.taskspace("SOEADD")
+    instance_id = engine.create_instance(taskspace, stop_on_error="Y")
+    engine.add_task(instance_id, sleep_sql(4), name="long", priority=0)
+    failing = engine.add_task(instance_id, FAIL, name="fail", priority=1)
+    engine.start(instance_id, 2)
+    wait_until(
+        lambda: any(t["task_id"] == failing and t["state"] == "FAILED" for t in engine.tasks(instance_id)),
+        20,
+        what="the failure",
+    )
+    assert engine.instance(instance_id)["state"] == "RUNNING"  # the long task still runs
+    late = engine.add_task(instance_id, NOOP, name="late")
+    engine.conn.commit()
+    assert engine.wait_closed(instance_id) == "FAILED"
+    row = next(r for r in engine.tasks(instance_id) if r["task_id"] == late)
+    assert (row["state"], row["started_at"], row["attempts"]) == ("SKIPPED", None, 0)
+    assert f"task {failing} failed" in row["error_message"]
+
+
 def test_stop_on_error_n_finishes_the_group_and_skips_later_groups(engine: Engine) -> None:
     """Rule 9 'N': the current group runs to its end, later groups are SKIPPED."""
     taskspace = engine.taskspace("SOEN")

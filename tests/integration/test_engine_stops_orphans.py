@@ -15,7 +15,16 @@ from typing import Any
 
 import pytest
 
-from .engine_support import NOOP, Engine, open_engine, owner_name, sleep_sql, wait_until
+from .engine_support import (
+    NOOP,
+    Engine,
+    open_engine,
+    ora_code,
+    ora_message,
+    owner_name,
+    sleep_sql,
+    wait_until,
+)
 
 
 @pytest.fixture(name="engine")
@@ -180,4 +189,106 @@ def test_killed_worker_orphan_without_budget_fails_and_instance_finishes(
     assert "not run again" in rows[victim]["error_message"]
     assert all(rows[t]["state"] == "SUCCEEDED" for t in rest)
     assert engine.instance(instance_id)["close_count"] == 1
+    assert len(engine.events(instance_id)) == 1
+
+
+def test_repeated_hard_stop_finishes_a_hard_stop_that_died_half_way(engine: Engine) -> None:
+    """Rule 6: a hard stop commits STOPPING/HARD, then stops the jobs. If its session dies in
+    between, the workers run their tasks on; a second stop(HARD) must stop them and close the
+    instance, not return early because the instance 'is already stopping'."""
+    taskspace = engine.taskspace("HARD2")
+    instance_id = engine.run(taskspace, [{"sql": sleep_sql(60)} for _ in range(3)], threads=2)
+    wait_until(lambda: engine.instance(instance_id)["running_tasks"] == 2, 30, what="2 running")
+    with engine.conn.cursor() as cursor:  # exactly what the first phase of a hard stop commits
+        cursor.execute(
+            "update otask_instances set state = 'STOPPING', stop_mode = 'HARD', target_threads = 0 "
+            "where instance_id = :i",
+            i=instance_id,
+        )
+        cursor.execute(
+            "update otask_tasks set state = 'SKIPPED', ended_at = systimestamp "
+            "where instance_id = :i and state in ('READY', 'WAITING')",
+            i=instance_id,
+        )
+    engine.conn.commit()
+    assert engine.running_worker_jobs(instance_id) != []
+
+    requested = time.monotonic()
+    engine.stop(instance_id, "HARD")
+    assert time.monotonic() - requested < 30
+    view = engine.instance(instance_id)
+    assert (view["state"], view["stop_mode"], view["running_tasks"]) == ("STOPPED", "HARD", 0)
+    rows = engine.tasks(instance_id)
+    assert sorted(r["state"] for r in rows) == ["SKIPPED", "STOPPED", "STOPPED"]
+    assert all(r["error_code"] == -20151 for r in rows if r["state"] == "STOPPED")
+    assert all(w["state"] in ("STOPPED", "EXITED") for w in engine.workers(instance_id))
+    assert view["live_workers"] == 0
+    wait_until(lambda: engine.running_worker_jobs(instance_id) == [], 60, what="jobs gone")
+    assert len(engine.events(instance_id)) == 1
+
+
+def test_retry_failed_waits_for_a_worker_a_hard_stop_could_not_end(engine: Engine) -> None:
+    """Rule 7: never run a task twice at once. A hard stop records the tasks of a worker it could
+    not interrupt (no MANAGE SCHEDULER, an uninterruptible call) as STOPPED while that job still
+    runs; retry_failed must refuse (ORA-20102 naming the job) until the job has ended."""
+    import oracledb
+
+    taskspace = engine.taskspace("ABAND")
+    instance_id = engine.run(taskspace, [{"sql": sleep_sql(60)}], threads=1)
+    wait_until(lambda: engine.instance(instance_id)["running_tasks"] == 1, 30, what="task running")
+    (job_name,) = engine.running_worker_jobs(instance_id)
+    with engine.conn.cursor() as cursor:  # the outcome of a hard stop whose STOP_JOB failed
+        cursor.execute(
+            "update otask_workers set state = 'STOPPED', ended_at = systimestamp where instance_id = :i",
+            i=instance_id,
+        )
+        cursor.execute(
+            "update otask_tasks set state = 'STOPPED', ended_at = systimestamp, error_code = -20151 "
+            "where instance_id = :i and state = 'RUNNING'",
+            i=instance_id,
+        )
+        cursor.execute(
+            "update otask_instances set state = 'STOPPED', stop_mode = 'HARD', target_threads = 0, "
+            "ended_at = systimestamp where instance_id = :i",
+            i=instance_id,
+        )
+    engine.conn.commit()
+    try:
+        with pytest.raises(oracledb.DatabaseError) as caught:
+            engine.retry_failed(instance_id)
+        assert ora_code(caught.value) == 20102
+        assert job_name in ora_message(caught.value)
+        assert engine.tasks(instance_id)[0]["state"] == "STOPPED"  # nothing changed
+        assert [w["state"] for w in engine.workers(instance_id)] == ["STOPPED"]
+    finally:
+        with engine.conn.cursor() as cursor:  # the owner may stop its own job (graceful stop)
+            cursor.execute("begin dbms_scheduler.drop_job(job_name => :j, force => true); end;", j=job_name)
+    wait_until(lambda: engine.running_worker_jobs(instance_id) == [], 60, what="abandoned job gone")
+    engine.retry_failed(instance_id)  # accepted once the job has ended
+    assert engine.instance(instance_id)["state"] == "RUNNING"
+    engine.stop(instance_id, "HARD")
+
+
+def test_a_worker_whose_job_is_stopped_gracefully_leaves(engine: Engine) -> None:
+    """DBMS_SCHEDULER.STOP_JOB (force => FALSE, allowed to the job's owner) interrupts the task:
+    the worker records that attempt (retried within budget) and LEAVES, so the stop takes effect;
+    the watchdog starts a replacement and the instance still finishes."""
+    taskspace = engine.taskspace("GSTOP")
+    slow_first = (
+        "begin if :otask_attempt = 1 then dbms_session.sleep(60); end if; "
+        ":otask_output := 'attempt ' || :otask_attempt; end;"
+    )
+    instance_id = engine.run(taskspace, [{"sql": slow_first, "retries": 1}], threads=1)
+    wait_until(lambda: engine.instance(instance_id)["running_tasks"] == 1, 30, what="task running")
+    (job_name,) = engine.running_worker_jobs(instance_id)
+
+    with engine.conn.cursor() as cursor:
+        cursor.execute("begin dbms_scheduler.stop_job(job_name => :j, force => false); end;", j=job_name)
+    wait_until(lambda: job_name not in engine.running_worker_jobs(instance_id), 30, what="stopped job gone")
+    assert engine.wait_closed(instance_id, timeout=90) == "SUCCEEDED"
+    (task,) = engine.tasks(instance_id)
+    assert (task["state"], task["attempts"], task["output_value"]) == ("SUCCEEDED", 2, "attempt 2")
+    assert task["worker_job"] != job_name
+    stopped = {w["job_name"]: w for w in engine.workers(instance_id)}[job_name]
+    assert stopped["state"] in ("EXITED", "LOST"), stopped
     assert len(engine.events(instance_id)) == 1

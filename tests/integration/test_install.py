@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -22,11 +23,14 @@ def _objects(connection: Any) -> list[tuple[str, str, str]]:
 
 
 def _snapshot(connection: Any) -> dict[str, Any]:
-    """Everything a second install must leave as it was."""
+    """Everything a second install must leave as it was: no DDL on an existing object (views and
+    packages included: a CREATE OR REPLACE VIEW is DDL even with the same text), the same
+    source, no new grant, no new version."""
     with connection.cursor() as cursor:
         cursor.execute(
             "select object_name, object_type, to_char(last_ddl_time, 'YYYY-MM-DD HH24:MI:SS') "
-            "from user_objects where object_type in ('TABLE', 'INDEX', 'SEQUENCE', 'TYPE', 'QUEUE') "
+            "from user_objects where object_type in ('TABLE', 'INDEX', 'SEQUENCE', 'TYPE', 'QUEUE', "
+            "'VIEW', 'PACKAGE', 'PACKAGE BODY') "
             "order by 1, 2"
         )
         ddl_times = cursor.fetchall()
@@ -34,7 +38,15 @@ def _snapshot(connection: Any) -> dict[str, Any]:
         sources = cursor.fetchall()
         cursor.execute("select version, description, installed_at from otask_version order by version")
         versions = cursor.fetchall()
-    return {"objects": _objects(connection), "ddl": ddl_times, "source": sources, "versions": versions}
+        cursor.execute("select grantee, table_name, privilege from user_tab_privs_made order by 1, 2, 3")
+        grants = cursor.fetchall()
+    return {
+        "objects": _objects(connection),
+        "ddl": ddl_times,
+        "source": sources,
+        "versions": versions,
+        "grants": grants,
+    }
 
 
 def test_install_on_empty_schema(fresh_schema: Any, schema_connect: Any) -> None:
@@ -49,6 +61,11 @@ def test_install_on_empty_schema(fresh_schema: Any, schema_connect: Any) -> None
     names = {name for name, _, _ in objects}
     assert {"OTASK_VERSION", "OTASK_INSTALL"} <= names
     assert [o for o in objects if o[2] != "VALID"] == []
+    kinds = {(name, object_type) for name, object_type, _ in objects}
+    # The engine log: table OTASK_LOG, written by package OTASK_LOGGER (one namespace: a package
+    # named like the table could not be created).
+    assert {("OTASK_LOG", "TABLE"), ("OTASK_LOGGER", "PACKAGE BODY"), ("OTASK", "PACKAGE BODY")} <= kinds
+    assert {(v, "VIEW") for v in ("OTASK_INSTANCES_V", "OTASK_TASKS_V", "OTASK_WORKERS_V")} <= kinds
     with connection.cursor() as cursor:
         cursor.execute("select installed_by from otask_version")
         assert cursor.fetchall() == [(user,)]
@@ -59,10 +76,44 @@ def test_install_twice_changes_nothing(fresh_schema: Any, schema_connect: Any) -
     connection = schema_connect(user, password)
     installer.install(connection)
     before = _snapshot(connection)
+    assert {"OTASK_INSTANCES_V", "OTASK_TASKS_V", "OTASK_WORKERS_V"} <= {
+        name for name, object_type, _ in before["ddl"] if object_type == "VIEW"
+    }
+    assert ("OTASK_USER_ROLE", "OTASK", "EXECUTE") in before["grants"]
+    time.sleep(1.1)  # LAST_DDL_TIME has whole seconds: any DDL of the second run would show
 
     installer.install(connection)
 
     assert _snapshot(connection) == before
+
+
+def test_changed_view_text_is_replaced_by_the_next_install(fresh_schema: Any, schema_connect: Any) -> None:
+    """ensure_view runs a view's DDL again when the shipped text differs from what made it."""
+    user, password = fresh_schema()
+    connection = schema_connect(user, password)
+    installer.install(connection)
+    with connection.cursor() as cursor:  # what an older release's view text leaves behind
+        cursor.execute("comment on table otask_tasks_v is 'oracle-tasks view OTASK_TASKS_V, source 1-1'")
+        cursor.execute(
+            "select to_char(last_ddl_time, 'YYYY-MM-DD HH24:MI:SS') from user_objects "
+            "where object_name = 'OTASK_TASKS_V'"
+        )
+        (before,) = cursor.fetchone()
+    time.sleep(1.1)
+
+    installer.install(connection)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select to_char(o.last_ddl_time, 'YYYY-MM-DD HH24:MI:SS'), c.comments from user_objects o "
+            "join user_tab_comments c on c.table_name = o.object_name "
+            "where o.object_name = 'OTASK_TASKS_V' and o.object_type = 'VIEW'"
+        )
+        after, comment = cursor.fetchone()
+    assert after > before
+    assert comment.startswith("oracle-tasks view OTASK_TASKS_V, source ")
+    assert not comment.endswith(" 1-1")
+    assert [o for o in _objects(connection) if o[2] != "VALID"] == []
 
 
 def test_older_schema_upgrades_in_place(fresh_schema: Any, schema_connect: Any) -> None:
@@ -126,6 +177,59 @@ def test_uninstall_leaves_nothing_behind(fresh_schema: Any, schema_connect: Any)
         assert cursor.fetchone() == (0,)
         cursor.execute("select count(*) from user_recyclebin")
         assert cursor.fetchone() == (0,)
+
+
+def test_uninstall_stops_running_workers_and_leaves_nothing(fresh_schema: Any, schema_connect: Any) -> None:
+    """Workers in the middle of their tasks: uninstall stops every instance first (no worker may
+    start a replacement while the jobs are dropped), drops the jobs, and leaves no object (a job
+    started behind its back would remain in USER_OBJECTS as a JOB)."""
+    user, password = fresh_schema()
+    connection = schema_connect(user, password)
+    installer.install(connection)
+    with connection.cursor() as cursor:
+        instance_id = cursor.callfunc(
+            "otask.create_instance", int, keyword_parameters={"p_taskspace": "UNINSTALL", "p_retries": 3}
+        )
+        sleep = "begin dbms_session.sleep(30); end;"
+        for _ in range(4):
+            cursor.callfunc(
+                "otask.add_task", int, keyword_parameters={"p_instance_id": instance_id, "p_sql": sleep}
+            )
+        cursor.callproc("otask.start_jobs", keyword_parameters={"p_instance_id": instance_id, "p_threads": 3})
+    deadline = time.monotonic() + 60
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute("select count(*) from otask_tasks where state = 'RUNNING'")
+            (running,) = cursor.fetchone()
+        if running == 3:
+            break
+        assert time.monotonic() < deadline, "the workers never started their tasks"
+        time.sleep(0.5)
+
+    started = time.monotonic()
+    installer.uninstall(connection)
+
+    assert time.monotonic() - started < 60
+    assert _objects(connection) == []
+    time.sleep(3)  # a replacement worker would be created within this (the watchdog runs every 2 s)
+    with connection.cursor() as cursor:
+        cursor.execute("select count(*) from user_scheduler_jobs")
+        assert cursor.fetchone() == (0,)
+        cursor.execute("select count(*) from user_scheduler_running_jobs")
+        assert cursor.fetchone() == (0,)
+    assert _objects(connection) == []
+
+
+def test_grants_give_the_role_dbms_aq(fresh_schema: Any, admin_conn: Any) -> None:
+    """A role holder's sensor dequeues completion events in its own session: grants.sql gives
+    OTASK_USER_ROLE EXECUTE on DBMS_AQ (install adds DEQUEUE on the queue and the payload type)."""
+    fresh_schema()
+    with admin_conn.cursor() as cursor:
+        cursor.execute(
+            "select privilege from dba_tab_privs "
+            "where grantee = 'OTASK_USER_ROLE' and owner = 'SYS' and table_name = 'DBMS_AQ'"
+        )
+        assert cursor.fetchall() == [("EXECUTE",)]
 
 
 def test_uninstall_on_a_schema_without_the_engine_changes_nothing(

@@ -1,5 +1,5 @@
 -- OTASK_LOG: what the engine did and why (worker start/exit, group opened, orphan found, stop,
--- close, failed attempts). Written by OTASK_LOG in autonomous transactions, so an entry stays
+-- close, failed attempts). Written by OTASK_LOGGER in autonomous transactions, so an entry stays
 -- even when the caller rolls back, and logging never fails the caller. Aged by OTASK.PURGE.
 -- No foreign key to the instance: log rows outlive nothing and must never block a purge.
 begin

@@ -6,6 +6,10 @@
 --   tasks_per_second  finished tasks (SUCCEEDED + FAILED) per elapsed second.
 -- Each OUTER APPLY reads one instance's rows through an index (OTASK_TASKS_CLAIM_IX,
 -- OTASK_WORKERS_INSTANCE_IX), so filtering on instance_id or state stays cheap.
+-- Created through otask_install.ensure_view: a second install leaves the view (and what
+-- depends on it) untouched unless this text changed.
+begin
+  otask_install.ensure_view(p_name => 'OTASK_INSTANCES_V', p_ddl => q'[
 create or replace view otask_instances_v as
 select i.instance_id,
        i.taskspace,
@@ -76,4 +80,7 @@ select i.instance_id,
                 where f.instance_id = i.instance_id
                   and f.state = 'FAILED'
                 order by f.ended_at desc, f.task_id desc
-                fetch first 1 row only) e;
+                fetch first 1 row only) e
+]');
+end;
+/

@@ -3,6 +3,10 @@
 --   elapsed_seconds  of the latest attempt (to now while RUNNING).
 --   error_code/error_message/error_backtrace: the latest failed attempt (SQLCODE, error stack,
 --   backtrace), or the engine's reason (ORA-20150 orphan, ORA-20151 hard stop, skip reasons).
+-- Created through otask_install.ensure_view: a second install leaves the view (and what
+-- depends on it) untouched unless this text changed.
+begin
+  otask_install.ensure_view(p_name => 'OTASK_TASKS_V', p_ddl => q'[
 create or replace view otask_tasks_v as
 select t.task_id,
        t.instance_id,
@@ -38,4 +42,7 @@ select t.task_id,
        i.run_id,
        i.airflow_task_id
   from otask_tasks t
-  join otask_instances i on i.instance_id = t.instance_id;
+  join otask_instances i on i.instance_id = t.instance_id
+]');
+end;
+/

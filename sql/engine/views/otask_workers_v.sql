@@ -1,6 +1,10 @@
 -- OTASK_WORKERS_V: the engine's worker jobs (OTASK_W<instance>_<n>) with the task each one runs.
 -- To see a worker in the database, join USER_SCHEDULER_RUNNING_JOBS on JOB_NAME as the owner
 -- (the session to kill is SESSION_ID there; DB_INSTANCE is the RAC instance it runs on).
+-- Created through otask_install.ensure_view: a second install leaves the view (and what
+-- depends on it) untouched unless this text changed.
+begin
+  otask_install.ensure_view(p_name => 'OTASK_WORKERS_V', p_ddl => q'[
 create or replace view otask_workers_v as
 select w.job_name,
        w.instance_id,
@@ -19,4 +23,7 @@ select w.job_name,
                 where t.instance_id = w.instance_id
                   and t.state = 'RUNNING'
                   and t.worker_job = w.job_name
-                fetch first 1 row only) r;
+                fetch first 1 row only) r
+]');
+end;
+/

@@ -1,4 +1,4 @@
-create or replace package body otask_log as
+create or replace package body otask_logger as
 
   procedure write(
     p_level        varchar2,
@@ -46,5 +46,5 @@ create or replace package body otask_log as
   begin
     write('ERROR', p_message, p_instance_id, p_task_id, p_job_name, p_detail);
   end error;
-end otask_log;
+end otask_logger;
 /
