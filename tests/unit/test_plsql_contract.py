@@ -39,6 +39,7 @@ def test_calls_are_found_in_callproc_callfunc_and_plsql_text() -> None:
     source = """
 cursor.callfunc("otask.create_instance", int, keyword_parameters={"p_taskspace": "A", "p_run_key": k})
 cursor.callproc("OTASK.STOP", keyword_parameters={"p_instance_id": 1})
+cursor.callproc("dbms_scheduler.run_chain", keyword_parameters={"chain_name": "C"})
 cursor.execute("begin otask.stop(p_instance_id => :i, p_mode => 'HARD'); end;", i=1)
 """
     calls = find_calls(source, "m.py")
