@@ -48,7 +48,11 @@ begin
   for p in (select column_value as priv
               from table(sys.odcivarchar2list('CREATE SESSION', 'CREATE TABLE', 'CREATE SEQUENCE',
                                               'CREATE PROCEDURE', 'CREATE VIEW', 'CREATE TYPE',
-                                              'CREATE JOB'))) loop
+                                              'CREATE JOB',
+                                              -- Scheduler chains: CREATE_CHAIN makes a rule set and
+                                              -- an evaluation context, DEFINE_CHAIN_RULE a rule.
+                                              'CREATE RULE', 'CREATE RULE SET',
+                                              'CREATE EVALUATION CONTEXT'))) loop
     exec('grant ' || p.priv || ' to ' || l_quoted);
   end loop;
   exec('grant execute on sys.dbms_aq to ' || l_quoted);

@@ -68,6 +68,18 @@ begin
   check_execute('DBMS_AQ');
   check_execute('DBMS_AQADM');
 
+  -- Scheduler chains (OracleSchedulerChainOperator) also need the Rules Engine privileges. The
+  -- engine does not, so a missing one is a note, not a reason to refuse the install.
+  for p in (select column_value as priv
+              from table(sys.odcivarchar2list('CREATE RULE', 'CREATE RULE SET',
+                                              'CREATE EVALUATION CONTEXT'))) loop
+    select count(*) into l_count from user_sys_privs where privilege = p.priv;
+    if l_count = 0 then
+      dbms_output.put_line('NOTE: Scheduler chains need ' || p.priv || ' granted directly  ->  GRANT '
+        || p.priv || ' TO ' || l_user || ';');
+    end if;
+  end loop;
+
   -- Deferred segment creation lets CREATE TABLE pass without quota and the first insert fail,
   -- so check the quota on the default tablespace explicitly.
   select count(*) into l_count from session_privs where privilege = 'UNLIMITED TABLESPACE';
