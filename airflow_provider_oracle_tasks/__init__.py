@@ -33,11 +33,21 @@ def get_provider_info() -> dict:
         "operators": [
             {
                 "integration-name": "Oracle Tasks",
-                "python-modules": [f"{_PACKAGE}.operators.task_manager"],
+                "python-modules": [f"{_PACKAGE}.operators.task_manager", f"{_PACKAGE}.operators.chain"],
             }
         ],
-        "sensors": [],
-        "triggers": [],
+        "sensors": [
+            {
+                "integration-name": "Oracle Tasks",
+                "python-modules": [f"{_PACKAGE}.sensors.task_manager", f"{_PACKAGE}.sensors.chain"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Oracle Tasks",
+                "python-modules": [f"{_PACKAGE}.triggers.task_manager", f"{_PACKAGE}.triggers.chain"],
+            }
+        ],
         "integrations": [
             {
                 "integration-name": "Oracle Tasks",

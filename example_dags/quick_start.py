@@ -1,4 +1,10 @@
-"""Quick start: install (or upgrade) the oracle-tasks engine in the schema of ``oracle_default``.
+"""Quick start: install (or upgrade) the oracle-tasks engine in the schema of ``oracle_default``,
+then run a small batch in it with one task.
+
+``run_small_batch`` creates an instance of four tasks (two groups), starts it with two workers
+(DBMS_SCHEDULER jobs) and waits for it; its XCom is the summary (counts by state, elapsed time,
+failed tasks). Deferrable when ``[operators] default_deferrable`` is true: the wait then runs
+in the triggerer and no worker slot is held. An Airflow retry reuses the same instance.
 
 Run it without a scheduler (README, "Quick start"):
 
@@ -7,7 +13,8 @@ Run it without a scheduler (README, "Quick start"):
 
 When run as a script it builds the ``oracle_default`` connection from those three variables
 (unless AIRFLOW_CONN_ORACLE_DEFAULT is set already) and runs the DAG once with ``dag.test()``.
-The install task is idempotent, so the DAG can run again and again.
+The install task is idempotent and every run gets its own instance, so the DAG can run again
+and again.
 """
 
 from __future__ import annotations
@@ -21,12 +28,20 @@ if __name__ == "__main__":
     os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.dirname(os.path.abspath(__file__)))
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-import pendulum  # noqa: E402
-from airflow.sdk import DAG  # noqa: E402
+import pendulum
+from airflow.sdk import DAG
 
-from airflow_provider_oracle_tasks.operators.task_manager import (  # noqa: E402
+from airflow_provider_oracle_tasks.operators.task_manager import (
     OracleTaskManagerInstallOperator,
+    OracleTaskManagerRunOperator,
 )
+
+SMALL_BATCH = [
+    {"sql": "begin dbms_session.sleep(1); end;", "name": "sleep 1"},
+    {"sql": "begin dbms_session.sleep(:seconds); end;", "name": "sleep 2", "binds": {"seconds": 2}},
+    {"sql": "begin null; end;", "name": "no-op"},
+    {"sql": "begin null; end;", "name": "after the first group", "group": 2},
+]
 
 with DAG(
     dag_id="oracle_tasks_quick_start",
@@ -37,6 +52,16 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
     install = OracleTaskManagerInstallOperator(task_id="install_engine", oracle_conn_id="oracle_default")
+    run_batch = OracleTaskManagerRunOperator(
+        task_id="run_small_batch",
+        oracle_conn_id="oracle_default",
+        taskspace="QUICK_START",
+        tasks=SMALL_BATCH,
+        threads=2,
+        poke_interval=5,
+        timeout=600,
+    )
+    install >> run_batch
 
 
 def _connection_from_environment() -> None:

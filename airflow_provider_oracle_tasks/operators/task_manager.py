@@ -1,14 +1,201 @@
-"""Operators for the in-database task engine."""
+"""Operators for the in-database task engine.
+
+Each operator checks its arguments before the first database call (again at run time for
+templated and XCom values), makes one ``OTASK`` call per action through
+:class:`OracleTaskManagerHook`, and returns the instance id (XCom) so the next task can take it:
+
+* :class:`OracleTaskManagerInstallOperator` - install / upgrade / uninstall the engine;
+* :class:`OracleTaskManagerCreateInstanceOperator` - an instance from ad-hoc tasks and/or the
+  taskspace's task definitions, idempotent on the Airflow run key;
+* :class:`OracleTaskManagerStartJobsOperator`, :class:`OracleTaskManagerSetThreadsOperator`,
+  :class:`OracleTaskManagerStopOperator`, :class:`OracleTaskManagerRetryOperator` - control;
+* :class:`OracleTaskManagerRunOperator` - create, start and wait in one task, deferrable.
+
+The run key is ``dag_id/run_id/task_id/map_index``: an Airflow retry of the same task instance
+gets the same engine instance back and never adds its tasks twice (``engine_api.submit_batch``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import hashlib
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.sdk import BaseOperator, Context
+from airflow.sdk.configuration import conf
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSkipException,
+    TaskDeferralTimeout,
+)
 
-from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
+from airflow_provider_oracle_tasks import validation
 from airflow_provider_oracle_tasks.validation import flag, oracle_identifier
+from airflow_provider_oracle_tasks.waiting import (
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_PROGRESS_LOG_INTERVAL,
+    ProgressLog,
+    timeout_message,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_oracle_tasks.engine_api import SubmitResult
+    from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
+    from airflow_provider_oracle_tasks.status import InstanceStatus
+
+# DAG files import this module while they are parsed, again and again. The hook, engine_api,
+# status and the trigger import python-oracledb (~0.1 s), so they are imported where they are
+# used, at run time (benchmarks/dag_parse_time.py).
+
+MAX_RUN_KEY = 512
+"""engine_api.MAX_RUN_KEY (OTASK_INSTANCES.RUN_KEY varchar2(512)); a unit test keeps them equal."""
+INSTANCE_ID_XCOM = "instance_id"
+OVER_STATES = frozenset({"STOPPING", "SUCCEEDED", "FAILED", "STOPPED", "MISSING"})
+"""Instance states in which start and set_threads have nothing left to act on."""
+_DIGITS = re.compile(r"^\s*[0-9]+\s*$")
+
+
+# --- argument helpers --------------------------------------------------------------------------
+
+
+def is_late(value: Any) -> bool:
+    """True for a value only known at run time (Jinja template, XComArg): checked in execute."""
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, Mapping):
+        return any(is_late(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(is_late(item) for item in value)
+    return not isinstance(value, bool | int | float | type(None))
+
+
+def rendered_int(value: Any, argument: str, check: Callable[[Any, str], Any]) -> Any:
+    """Apply ``check``; a rendered template is text, so digits-only text counts as its number."""
+    if isinstance(value, str) and _DIGITS.match(value):
+        value = int(value)
+    return check(value, argument)
+
+
+def check_now(value: Any, argument: str, check: Callable[[Any, str], Any]) -> None:
+    """At DAG parse time: check a value unless it is templated or an XComArg."""
+    if not is_late(value):
+        check(value, argument)
+
+
+def stop_mode_or_none(value: Any, argument: str) -> str | None:
+    return None if value is None else validation.stop_mode(value, argument)
+
+
+def optional_seconds(value: Any, argument: str) -> float | None:
+    """Like :func:`seconds`; None means "no limit"."""
+    return None if value is None else seconds(value, argument)
+
+
+def seconds(value: Any, argument: str) -> float:
+    """A duration as float seconds (int, float or timedelta), >= 0."""
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < float("inf"):
+        raise ValueError(f"{argument}={value!r} must be a number of seconds >= 0 or a timedelta.")
+    return float(value)
+
+
+def wait_failed(event: Mapping[str, Any]) -> str:
+    """The task-log message of a trigger's ``error`` event (it carries the ORA/DPY code)."""
+    return f"Waiting for instance {event.get('instance_id')} failed: {event.get('message')}"
+
+
+def run_key(context: Context) -> str:
+    """``dag_id/run_id/task_id/map_index`` of the running task instance (hashed beyond 512 chars)."""
+    ti = context["ti"]
+    key = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}"
+    if len(key) <= MAX_RUN_KEY:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return f"{key[: MAX_RUN_KEY - len(digest) - 1]}#{digest}"
+
+
+def task_manager_hook(conn_id: str) -> OracleTaskManagerHook:
+    """The sync hook, imported on first use (see the note on imports above)."""
+    from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
+
+    return OracleTaskManagerHook(oracle_conn_id=conn_id)
+
+
+def instance_status(data: Mapping[str, Any]) -> InstanceStatus:
+    """An InstanceStatus from a trigger event's ``to_dict()``."""
+    from airflow_provider_oracle_tasks.status import InstanceStatus
+
+    return InstanceStatus.from_dict(data)
+
+
+def duration(value: float) -> str:
+    """``4 min 05 s`` (status.format_duration, imported on first use)."""
+    from airflow_provider_oracle_tasks.status import format_duration
+
+    return format_duration(value)
+
+
+def _check_tasks(tasks: Any, from_definitions: bool) -> list[Any]:
+    """The ad-hoc tasks as a checked list (TaskSpec objects allowed); empty only with definitions."""
+    if tasks is None or (isinstance(tasks, list | tuple) and not tasks):
+        if not from_definitions:
+            raise ValueError(
+                "tasks is empty: give at least one task (a SQL string or a dict with 'sql'), "
+                "or set from_definitions=True to use the taskspace's task definitions."
+            )
+        return []
+    items = tasks
+    if isinstance(tasks, list | tuple) and not all(isinstance(task, str | Mapping) for task in tasks):
+        from airflow_provider_oracle_tasks.engine_api import TaskSpec
+
+        items = [task.to_dict() if isinstance(task, TaskSpec) else task for task in tasks]
+    return validation.task_list(items, "tasks")
+
+
+class _BatchArguments:
+    """What an instance is built from; shared by the CreateInstance and Run operators."""
+
+    def _init_batch(self, **arguments: Any) -> None:
+        tasks = self.tasks = arguments["tasks"]
+        self.from_definitions = flag(arguments["from_definitions"], "from_definitions")
+        taskspace = self.taskspace = arguments["taskspace"]
+        self.stop_on_error = flag(arguments["stop_on_error"], "stop_on_error")
+        # Not "retries": that is BaseOperator's (Airflow's) retry count, also filled by default_args.
+        self.task_retries = validation.retries(arguments["task_retries"], "task_retries")
+        self.task_retry_delay_seconds = validation.retry_delay_seconds(
+            arguments["task_retry_delay_seconds"], "task_retry_delay_seconds"
+        )
+        run_key = self.run_key = arguments["run_key"]
+        if not is_late(tasks):
+            _check_tasks(tasks, self.from_definitions)
+        check_now(taskspace, "taskspace", oracle_identifier)
+        check_now(run_key, "run_key", lambda v, a: validation.text(v, a, max_length=MAX_RUN_KEY))
+
+    def _submit(self, hook: OracleTaskManagerHook, context: Context) -> SubmitResult:
+        tasks = _check_tasks(self.tasks, self.from_definitions)
+        space = oracle_identifier(self.taskspace, "taskspace")
+        key = validation.text(self.run_key, "run_key", max_length=MAX_RUN_KEY) or run_key(context)
+        ti = context["ti"]
+        return hook.submit_batch(
+            taskspace=str(space),
+            tasks=tasks,
+            from_definitions=self.from_definitions,
+            stop_on_error=self.stop_on_error,
+            retries=self.task_retries,
+            retry_delay_seconds=self.task_retry_delay_seconds,
+            run_key=key,
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+        )
+
+
+# --- install -----------------------------------------------------------------------------------
 
 
 class OracleTaskManagerInstallOperator(BaseOperator):
@@ -49,7 +236,7 @@ class OracleTaskManagerInstallOperator(BaseOperator):
 
     def execute(self, context: Context) -> int:
         expected = oracle_identifier(self.expected_schema, "expected_schema", optional=True)
-        hook = OracleTaskManagerHook(oracle_conn_id=self.oracle_conn_id)
+        hook = task_manager_hook(self.oracle_conn_id)
         if self.uninstall:
             hook.uninstall_engine(expected_schema=expected, dry_run=self.dry_run_only)
             self.log.info("oracle-tasks engine removed%s", " (dry run)" if self.dry_run_only else "")
@@ -59,3 +246,423 @@ class OracleTaskManagerInstallOperator(BaseOperator):
             "oracle-tasks schema version %s %s", version, "(dry run)" if self.dry_run_only else "installed"
         )
         return version
+
+
+# --- building and control ----------------------------------------------------------------------
+
+
+class OracleTaskManagerCreateInstanceOperator(_BatchArguments, BaseOperator):
+    """Create an instance with its tasks in one commit; returns its id. Does not start it.
+
+    Idempotent across Airflow retries: the run key (``dag_id/run_id/task_id/map_index`` unless
+    ``run_key`` is given) finds the instance of an earlier try, whose tasks are not added again.
+    Pushes XComs ``created`` (False when an earlier try made it) and ``tasks_added``.
+
+    :param tasks: SQL strings or dicts ``{"sql", "name", "group", "priority", "retries",
+        "binds"}``; templated, may be an XComArg or mapped (``.expand(tasks=...)``).
+        ``binds`` fill ``:name`` placeholders: values are bound, never pasted into the SQL.
+    :param from_definitions: also add one task per enabled definition of the taskspace (per row
+        of its source query).
+    :param taskspace: the taskspace (its own thread cap; created on first use).
+    :param stop_on_error: True: nothing new starts after the first final failure; False: the
+        current group runs to its end, later groups are skipped.
+    :param task_retries: the engine's retry budget of each task (0-100), with
+        ``task_retry_delay_seconds`` between attempts (named so because ``retries`` is Airflow's).
+    :param run_key: override the derived run key (templated), e.g. to share one instance.
+    """
+
+    template_fields: Sequence[str] = ("tasks", "taskspace", "run_key")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"tasks": "json"}
+    ui_color = "#f9e3b4"
+
+    def __init__(
+        self,
+        *,
+        tasks: Any = None,
+        from_definitions: bool = False,
+        taskspace: str = "DEFAULT",
+        stop_on_error: bool = True,
+        task_retries: int = 0,
+        task_retry_delay_seconds: int = 0,
+        run_key: str | None = None,
+        oracle_conn_id: str = "oracle_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.oracle_conn_id = oracle_conn_id
+        self._init_batch(
+            tasks=tasks,
+            from_definitions=from_definitions,
+            taskspace=taskspace,
+            stop_on_error=stop_on_error,
+            task_retries=task_retries,
+            task_retry_delay_seconds=task_retry_delay_seconds,
+            run_key=run_key,
+        )
+
+    def execute(self, context: Context) -> int:
+        result = self._submit(task_manager_hook(self.oracle_conn_id), context)
+        if result.created:
+            self.log.info("Created instance %s with %s task(s)", result.instance_id, result.tasks_added)
+        else:
+            self.log.info(
+                "Instance %s exists for this run key (earlier try): nothing added", result.instance_id
+            )
+        ti = context["ti"]
+        ti.xcom_push(key="created", value=result.created)
+        ti.xcom_push(key="tasks_added", value=result.tasks_added)
+        return result.instance_id
+
+
+class _InstanceControl(BaseOperator):
+    """One control call on ``instance_id`` (templated or an XComArg, e.g. ``create.output``)."""
+
+    template_fields: Sequence[str] = ("instance_id",)
+    ui_color = "#e8d5f2"
+
+    def __init__(self, *, instance_id: Any, oracle_conn_id: str = "oracle_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.instance_id = instance_id
+        self.oracle_conn_id = oracle_conn_id
+        check_now(instance_id, "instance_id", validation.instance_id)
+
+    def _instance(self) -> int:
+        return int(rendered_int(self.instance_id, "instance_id", validation.instance_id))
+
+    def _hook(self) -> OracleTaskManagerHook:
+        return task_manager_hook(self.oracle_conn_id)
+
+    def _unless_over(self, instance: int, action: str, call: Callable[[], None]) -> bool:
+        """Make the call; an instance that is over (stopping or finished) is logged, not an error.
+
+        A throttle or start task that runs after its batch already ended (a fast batch, an
+        Airflow retry) has nothing left to act on; the waiting task reports the outcome.
+        """
+        from airflow_provider_oracle_tasks.engine_errors import InvalidStateError
+
+        try:
+            call()
+            return True
+        except InvalidStateError as error:
+            state = read_status(self._hook(), instance, self.log).state
+            if state not in OVER_STATES:
+                raise
+            self.log.warning("Instance %s is %s: nothing to %s (%s)", instance, state, action, error)
+            return False
+
+
+class OracleTaskManagerStartJobsOperator(_InstanceControl):
+    """Start an instance's workers (``threads`` None = the taskspace default); returns the id.
+
+    Safe to repeat: on a running instance it only starts missing workers (and sets the target
+    when ``threads`` is given); on an instance that is already over it logs and does nothing.
+    """
+
+    template_fields: Sequence[str] = ("instance_id", "threads")
+
+    def __init__(self, *, instance_id: Any, threads: Any = None, **kwargs: Any) -> None:
+        super().__init__(instance_id=instance_id, **kwargs)
+        self.threads = threads
+        check_now(threads, "threads", validation.optional_threads)
+
+    def execute(self, context: Context) -> int:
+        instance = self._instance()
+        threads = rendered_int(self.threads, "threads", validation.optional_threads)
+        if self._unless_over(instance, "start", lambda: self._hook().start_jobs(instance, threads)):
+            self.log.info(
+                "Started instance %s with %s thread(s)", instance, threads or "the taskspace's default"
+            )
+        return instance
+
+
+class OracleTaskManagerSetThreadsOperator(_InstanceControl):
+    """Change a running instance's target threads (0 pauses it); returns the id.
+
+    "Watch and regulate" from a DAG: fewer threads in business hours, more at night. Raising
+    the target starts workers at once; lowering it lets workers exit after their current task.
+    An instance that is already over (stopping or finished) is logged, not an error.
+    """
+
+    template_fields: Sequence[str] = ("instance_id", "threads")
+
+    def __init__(self, *, instance_id: Any, threads: Any, **kwargs: Any) -> None:
+        super().__init__(instance_id=instance_id, **kwargs)
+        self.threads = threads
+        check_now(threads, "threads", validation.threads)
+
+    def execute(self, context: Context) -> int:
+        instance = self._instance()
+        threads = int(rendered_int(self.threads, "threads", validation.threads))
+        if self._unless_over(instance, "throttle", lambda: self._hook().set_threads(instance, threads)):
+            self.log.info("Instance %s now targets %s thread(s)", instance, threads)
+        return instance
+
+
+class OracleTaskManagerStopOperator(_InstanceControl):
+    """Stop an instance; returns the id. ``mode`` 'soft': running tasks finish, nothing new
+    starts; 'hard': its worker jobs are stopped now and their tasks marked STOPPED."""
+
+    template_fields: Sequence[str] = ("instance_id", "mode")
+
+    def __init__(self, *, instance_id: Any, mode: str = "soft", **kwargs: Any) -> None:
+        super().__init__(instance_id=instance_id, **kwargs)
+        self.mode = mode
+        check_now(mode, "mode", validation.stop_mode)
+
+    def execute(self, context: Context) -> int:
+        instance = self._instance()
+        mode = validation.stop_mode(self.mode, "mode")
+        self._hook().stop(instance, mode)
+        self.log.info("Stopped instance %s (%s)", instance, mode)
+        return instance
+
+
+class OracleTaskManagerRetryOperator(_InstanceControl):
+    """Put the FAILED tasks (and those skipped or stopped because of them) back to work and
+    restart workers (``threads`` None = the last target); returns the id."""
+
+    template_fields: Sequence[str] = ("instance_id", "threads")
+
+    def __init__(self, *, instance_id: Any, threads: Any = None, **kwargs: Any) -> None:
+        super().__init__(instance_id=instance_id, **kwargs)
+        self.threads = threads
+        check_now(threads, "threads", validation.optional_threads)
+
+    def execute(self, context: Context) -> int:
+        instance = self._instance()
+        threads = rendered_int(self.threads, "threads", validation.optional_threads)
+        self._hook().retry_failed(instance, threads)
+        self.log.info("Retrying the failed tasks of instance %s", instance)
+        return instance
+
+
+# --- waiting -----------------------------------------------------------------------------------
+
+
+def read_status(hook: OracleTaskManagerHook, instance_id: int, logger: Any) -> InstanceStatus:
+    """One status read from a worker, transient errors retried with backoff."""
+    from airflow_provider_oracle_tasks.hooks.transient import retry
+
+    what = f"status of instance {instance_id}"
+    return retry(lambda: hook.instance_status(instance_id), log=logger, what=what)
+
+
+class StopsOnDeferralTimeout(BaseOperator):
+    """Mixin: stop the awaited instance when Airflow's trigger timeout fails the deferred task.
+
+    On that timeout the scheduler resumes the task with ``__fail__`` and Airflow raises
+    ``TaskDeferralTimeout`` without calling ``on_kill``; this hook in ``resume_execution`` is
+    the only place a worker sees it. Placed before BaseOperator in the MRO, so a sensor's own
+    conversion to ``AirflowSensorTimeout`` (and soft_fail) still applies afterwards.
+    """
+
+    on_kill_mode: str | None
+    oracle_conn_id: str
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except TaskDeferralTimeout as exc:
+            self.stop_for_timeout(self.awaited_instance(context))
+            self.deferral_timed_out(exc)
+            raise
+
+    def awaited_instance(self, context: Context) -> int | None:
+        raise NotImplementedError
+
+    def deferral_timed_out(self, exc: TaskDeferralTimeout) -> None:
+        """Raise the task's own timeout outcome; the default keeps Airflow's exception."""
+
+    def stop_for_timeout(self, instance_id: int | None) -> None:
+        if instance_id is None or self.on_kill_mode is None:
+            return
+        task_manager_hook(self.oracle_conn_id).stop(instance_id, self.on_kill_mode)
+        self.log.warning("Timed out: stopped instance %s (%s)", instance_id, self.on_kill_mode)
+
+
+class OracleTaskManagerRunOperator(_BatchArguments, StopsOnDeferralTimeout):
+    """The common case in one task: create an instance, start it, wait until it finishes.
+
+    Returns (XCom) the summary ``InstanceStatus.to_dict()``: state, counts by task state,
+    elapsed seconds, tasks/s and the failed tasks with their ORA codes and first error lines;
+    XCom ``instance_id`` holds the id.
+
+    Idempotent on the run key. An Airflow retry re-attaches to the instance of the earlier try:
+    CREATED -> started, RUNNING -> waited for, SUCCEEDED -> its summary is returned, FAILED or
+    STOPPED -> ``OTASK.RETRY_FAILED`` reruns only the failed and skipped tasks (unless
+    ``rerun_failed_tasks=False``, which waits on it as it is).
+
+    Waiting: ``deferrable`` (default ``[operators] default_deferrable``) hands the wait to the
+    triggerer after one status read, so no worker slot is held; otherwise the task polls every
+    ``poke_interval`` seconds. Progress lines (counts by state) are logged at most every
+    ``progress_log_interval`` seconds while something changes.
+
+    :param threads: workers to start (0-1000; None = the taskspace default); templated.
+    :param fail_on_task_error: False returns the summary of a FAILED/STOPPED instance instead of
+        failing the task (a missing instance always fails).
+    :param timeout: seconds (or timedelta) to wait; then the instance is stopped (``on_kill_mode``)
+        and the task fails without retry, or is skipped with ``soft_fail``.
+    :param soft_fail: skip instead of failing when the batch fails or the wait times out.
+    :param on_kill_mode: 'soft' (default) or 'hard': how the instance is stopped when the task is
+        killed (user action, ``execution_timeout``) or times out; None leaves it running.
+    See :class:`OracleTaskManagerCreateInstanceOperator` for the batch arguments.
+    """
+
+    template_fields: Sequence[str] = ("tasks", "taskspace", "threads", "run_key")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"tasks": "json"}
+    ui_color = "#d6ecc6"
+
+    def __init__(
+        self,
+        *,
+        tasks: Any = None,
+        from_definitions: bool = False,
+        taskspace: str = "DEFAULT",
+        threads: Any = None,
+        stop_on_error: bool = True,
+        task_retries: int = 0,
+        task_retry_delay_seconds: int = 0,
+        run_key: str | None = None,
+        fail_on_task_error: bool = True,
+        rerun_failed_tasks: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poke_interval: float | timedelta = DEFAULT_POLL_INTERVAL,
+        timeout: float | timedelta | None = None,
+        soft_fail: bool = False,
+        on_kill_mode: str | None = "soft",
+        progress_log_interval: float = DEFAULT_PROGRESS_LOG_INTERVAL,
+        oracle_conn_id: str = "oracle_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.oracle_conn_id = oracle_conn_id
+        self._init_batch(
+            tasks=tasks,
+            from_definitions=from_definitions,
+            taskspace=taskspace,
+            stop_on_error=stop_on_error,
+            task_retries=task_retries,
+            task_retry_delay_seconds=task_retry_delay_seconds,
+            run_key=run_key,
+        )
+        self.threads = threads
+        check_now(threads, "threads", validation.optional_threads)
+        self.fail_on_task_error = flag(fail_on_task_error, "fail_on_task_error")
+        self.rerun_failed_tasks = flag(rerun_failed_tasks, "rerun_failed_tasks")
+        self.deferrable = flag(deferrable, "deferrable")
+        self.poke_interval = seconds(poke_interval, "poke_interval")
+        self.timeout = optional_seconds(timeout, "timeout")
+        self.soft_fail = flag(soft_fail, "soft_fail")
+        self.on_kill_mode = stop_mode_or_none(on_kill_mode, "on_kill_mode")
+        self.progress_log_interval = seconds(progress_log_interval, "progress_log_interval")
+        self._instance_id: int | None = None
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        threads = rendered_int(self.threads, "threads", validation.optional_threads)
+        hook = task_manager_hook(self.oracle_conn_id)
+        result = self._submit(hook, context)
+        instance = self._instance_id = result.instance_id
+        context["ti"].xcom_push(key=INSTANCE_ID_XCOM, value=instance)
+        self._start(hook, result, threads)
+        current = read_status(hook, instance, self.log)
+        if current.is_finished:
+            ProgressLog(self.log).update(current)
+            return self._finish(current)
+        if self.deferrable:
+            self._defer(current)
+        return self._poll(hook, current)
+
+    def _start(self, hook: OracleTaskManagerHook, result: SubmitResult, threads: int | None) -> None:
+        instance = result.instance_id
+        if result.created:
+            hook.start_jobs(instance, threads)
+            self.log.info("Instance %s: %s task(s) added and started", instance, result.tasks_added)
+            return
+        state = read_status(hook, instance, self.log).state
+        if state == "CREATED":
+            hook.start_jobs(instance, threads)
+            self.log.info("Instance %s (from an earlier try) started", instance)
+        elif state in ("FAILED", "STOPPED") and self.rerun_failed_tasks:
+            hook.retry_failed(instance, threads)
+            self.log.info("Instance %s was %s in an earlier try: rerunning its failed tasks", instance, state)
+        else:
+            self.log.info("Attached to instance %s (%s) of an earlier try", instance, state)
+
+    def _defer(self, current: InstanceStatus) -> NoReturn:
+        from airflow_provider_oracle_tasks.triggers.task_manager import OracleTaskManagerInstanceTrigger
+
+        ProgressLog(self.log).update(current)
+        self.defer(
+            trigger=OracleTaskManagerInstanceTrigger(
+                instance_id=current.instance_id,
+                oracle_conn_id=self.oracle_conn_id,
+                poll_interval=self.poke_interval,
+                timeout_at=None if self.timeout is None else time.time() + self.timeout,
+                on_kill_mode=self.on_kill_mode,
+                progress_log_interval=self.progress_log_interval,
+            ),
+            method_name="execute_complete",
+            timeout=None if self.timeout is None else timedelta(seconds=self.timeout),
+        )
+
+    def _poll(self, hook: OracleTaskManagerHook, current: InstanceStatus) -> dict[str, Any]:
+        progress = ProgressLog(self.log, self.progress_log_interval)
+        progress.update(current)
+        started = time.monotonic()
+        while not current.is_finished:
+            waited = time.monotonic() - started
+            if self.timeout is not None and waited >= self.timeout:
+                self._timed_out(current.instance_id, current)
+            left = float("inf") if self.timeout is None else self.timeout - waited
+            time.sleep(max(min(self.poke_interval, left), 0.0))
+            current = read_status(hook, current.instance_id, self.log)
+            progress.update(current)
+        return self._finish(current)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        kind = event.get("status")
+        if kind == "finished":
+            return self._finish(instance_status(event["instance"]))
+        if kind == "timeout":
+            last = event.get("instance")
+            self._timed_out(int(event["instance_id"]), None if last is None else instance_status(last))
+        raise AirflowException(wait_failed(event))
+
+    def _finish(self, current: InstanceStatus) -> dict[str, Any]:
+        summary = current.to_dict()
+        if current.succeeded:
+            return summary
+        message = current.failure_message()
+        if current.state == "MISSING":
+            self._give_up(AirflowFailException(message))
+        if not self.fail_on_task_error:
+            self.log.warning("%s\n(fail_on_task_error=False: returning the summary)", message)
+            return summary
+        # Retryable on purpose: the next try reruns only the failed tasks (rerun_failed_tasks).
+        self._give_up(AirflowException(message))
+
+    def _timed_out(self, instance_id: int, last: InstanceStatus | None) -> NoReturn:
+        self.stop_for_timeout(instance_id)
+        limit = "in time" if self.timeout is None else f"within {duration(self.timeout)}"
+        self._give_up(AirflowFailException(timeout_message(instance_id, limit, last)))
+
+    def _give_up(self, error: AirflowException) -> NoReturn:
+        if self.soft_fail:
+            raise AirflowSkipException(f"soft_fail: {error}") from error
+        raise error
+
+    def awaited_instance(self, context: Context) -> int | None:
+        ti = context["ti"]
+        value = ti.xcom_pull(task_ids=self.task_id, key=INSTANCE_ID_XCOM, map_indexes=ti.map_index)
+        return None if value is None else int(value)
+
+    def deferral_timed_out(self, exc: TaskDeferralTimeout) -> None:
+        limit = "in time" if self.timeout is None else f"within {duration(self.timeout)}"
+        self._give_up(AirflowFailException(f"the batch did not finish {limit} ({exc})"))
+
+    def on_kill(self) -> None:
+        """Killed while polling (user action, ``execution_timeout``): stop the instance."""
+        if self._instance_id is None or self.on_kill_mode is None:
+            return
+        task_manager_hook(self.oracle_conn_id).stop(self._instance_id, self.on_kill_mode)
+        self.log.warning("Task killed: stopped instance %s (%s)", self._instance_id, self.on_kill_mode)

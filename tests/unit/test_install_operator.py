@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk import DAG
 
 from airflow_provider_oracle_tasks.errors import ConnectionProblem, MissingPrivilegesError, WrongSchemaError
 from airflow_provider_oracle_tasks.operators.task_manager import OracleTaskManagerInstallOperator
 from tests.unit.fakes import FakeConnection, db_error, installed
-
-EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 
 
 def make(**kwargs: Any) -> OracleTaskManagerInstallOperator:
@@ -87,16 +83,4 @@ def test_uninstall_returns_zero(fake_oracle: FakeConnection) -> None:
     assert any("drop_queue_table" in sql for sql in fake_oracle.sql())
 
 
-def test_quick_start_dag_runs_end_to_end_in_airflow(airflow_db: None, fake_oracle: FakeConnection) -> None:
-    """dag.test() of the quick-start DAG: real Airflow 3 scheduling, task runner and XCom."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    installed(fake_oracle)
-    bag = DagBag(dag_folder=EXAMPLE_DAGS)
-    assert bag.import_errors == {}
-    dag: DAG = bag.get_dag("oracle_tasks_quick_start")
-    run = dag.test()
-    assert str(run.state) == "success"
-    (ti,) = run.get_task_instances()
-    assert ti.xcom_pull(task_ids="install_engine") == 1
-    assert any("otask_install" in sql for sql in fake_oracle.sql())
+# The quick-start DAG (install, then a small batch) runs end to end in tests/unit/test_example_dags.py.

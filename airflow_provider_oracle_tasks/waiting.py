@@ -1,0 +1,71 @@
+"""What waiting tasks and their trigger share: defaults, progress logging, timeout wording.
+
+Kept free of heavy imports (no ``oracledb``, no hook): the operators and the sensor import it
+while the DAG processor parses DAG files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_oracle_tasks.status import InstanceStatus
+
+DEFAULT_POLL_INTERVAL = 30.0
+DEFAULT_PROGRESS_LOG_INTERVAL = 60.0
+HEARTBEAT_FACTOR = 10
+"""An unchanged instance is still logged every HEARTBEAT_FACTOR x progress_log_interval."""
+
+
+class ProgressLog:
+    """Progress lines at a sane rate: the first reading, a change at most every ``interval``
+    seconds, a heartbeat every ``HEARTBEAT_FACTOR x interval`` seconds, and the final state.
+
+    Shared by the trigger and the operators' polling path so both modes log alike.
+    """
+
+    def __init__(
+        self,
+        logger: Any,
+        interval: float = DEFAULT_PROGRESS_LOG_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.log = logger
+        self.interval = max(float(interval), 0.0)
+        self.clock = clock
+        self._last_at: float | None = None
+        self._last_key: tuple[Any, ...] | None = None
+        self._problem_at: float | None = None
+
+    def update(self, current: InstanceStatus) -> bool:
+        """Log ``current`` if it is time to; returns whether a line was written."""
+        now = self.clock()
+        key = (current.state, tuple(sorted(current.counts.items())), current.target_threads)
+        since = None if self._last_at is None else now - self._last_at
+        due = (
+            since is None
+            or current.is_finished
+            or (key != self._last_key and since >= self.interval)
+            or since >= self.interval * HEARTBEAT_FACTOR
+        )
+        if due:
+            self.log.info("%s", current.progress_line())
+            self._last_at, self._last_key = now, key
+        return due
+
+    def problem(self, message: str) -> bool:
+        """A transient read failure that is being retried, at most once per ``interval``."""
+        now = self.clock()
+        if self._problem_at is not None and now - self._problem_at < self.interval:
+            return False
+        self._problem_at = now
+        self.log.warning("Status read failed, retrying (transient): %s", message)
+        return True
+
+
+def timeout_message(instance_id: int, limit: str, last: InstanceStatus | None) -> str:
+    """``instance 7 did not finish within 10 s (instance 7 RUNNING: 3/9 done, ...)``."""
+    where = last.progress_line() if last is not None else "no status read yet"
+    return f"instance {instance_id} did not finish {limit} ({where})"
