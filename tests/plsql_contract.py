@@ -1,6 +1,7 @@
 """The PL/SQL contract: which entry points ``sql/`` declares, and which ones Python calls.
 
-Python may call the engine's PL/SQL (packages named OTASK*) only through ``cursor.callproc``/``cursor.callfunc`` with
+Python may call the engine's PL/SQL (packages named OTASK*) only through
+``cursor.callproc``/``cursor.callfunc`` with
 ``keyword_parameters={...}`` or through PL/SQL text written as ``pkg.name(p_x => :x)``; both are
 found here and checked against the package specs (``*.pks``), so a renamed parameter or a
 misspelt procedure fails the unit tests instead of failing in production.

@@ -59,8 +59,7 @@ class FakeConnection:
 
     def sql(self) -> list[str]:
         """Statements sent, without the runner's DBMS_OUTPUT enable/fetch plumbing."""
-        return [e.sql for e in self.executed
-                if not re.search(r"dbms_output\.(enable|get_lines)\(", e.sql)]
+        return [e.sql for e in self.executed if not re.search(r"dbms_output\.(enable|get_lines)\(", e.sql)]
 
 
 class FakeCursor:
