@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import oracledb
+from airflow_provider_oracle_tasks.status import first_line, json_bind
 
 RUNNING = "RUNNING"
 STALLED = "STALLED"
@@ -55,7 +55,6 @@ TERMINAL_JOB_STATES = {"SUCCEEDED": SUCCEEDED, "COMPLETED": SUCCEEDED, "FAILED":
 DEFAULT_STALL_GRACE = 60.0
 DEFAULT_MISSING_GRACE = 120.0
 _MESSAGE_CHARS = 300
-_SQL_VARCHAR_BYTES = 4000
 
 _JOBS = "select j.name from json_table(:jobs, '$[*]' columns (name varchar2(128) path '$.name')) j"
 
@@ -193,15 +192,6 @@ def _chain_of(job_action: Any) -> str:
     return str(job_action).split(".")[-1].strip('"')
 
 
-def _json_bind(cursor: Any, text: str) -> Any:
-    """Up to 4000 bytes as text; a longer list as a CLOB (SQL's VARCHAR2 limit for a bind)."""
-    if len(text.encode("utf-8")) <= _SQL_VARCHAR_BYTES:
-        return text
-    variable = cursor.var(oracledb.DB_TYPE_CLOB)
-    variable.setvalue(0, text)
-    return variable
-
-
 def read_jobs(connection: Any, queries: Sequence[JobQuery]) -> dict[str, JobReading]:
     """The batched read on a sync connection (operators, sensors' poke)."""
     if not queries:
@@ -210,7 +200,7 @@ def read_jobs(connection: Any, queries: Sequence[JobQuery]) -> dict[str, JobRead
     rows = []
     with connection.cursor() as cursor:
         for sql in (JOBS_SQL, STEPS_SQL, DETAILS_SQL):
-            cursor.execute(sql, {"jobs": _json_bind(cursor, text)})
+            cursor.execute(sql, {"jobs": json_bind(cursor, text)})
             rows.append(cursor.fetchall())
     return parse_readings([q.name for q in queries], *rows)
 
@@ -223,7 +213,7 @@ async def read_jobs_async(connection: Any, queries: Sequence[JobQuery]) -> dict[
     rows = []
     with connection.cursor() as cursor:
         for sql in (JOBS_SQL, STEPS_SQL, DETAILS_SQL):
-            await cursor.execute(sql, {"jobs": _json_bind(cursor, text)})
+            await cursor.execute(sql, {"jobs": json_bind(cursor, text)})
             rows.append(await cursor.fetchall())
     return parse_readings([q.name for q in queries], *rows)
 
@@ -244,11 +234,7 @@ def _epoch(value: datetime) -> float:
 
 
 def _first_line(text: str | None) -> str | None:
-    for line in (text or "").splitlines():
-        if line.strip():
-            line = line.strip()
-            return line if len(line) <= _MESSAGE_CHARS else line[: _MESSAGE_CHARS - 3] + "..."
-    return None
+    return first_line(text, _MESSAGE_CHARS) or None
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ FINISHED_STATES = frozenset({"SUCCEEDED", "FAILED", "STOPPED", MISSING})
 DONE_TASK_STATES = ("SUCCEEDED", "FAILED", "SKIPPED", "STOPPED")
 MAX_FAILED_TASKS = 10
 """Failed tasks fetched per instance (the literal in FAILED_TASKS_SQL); the rest are counted."""
-_SQL_VARCHAR_BYTES = 4000  # above this, :ids is bound as a CLOB (SQL VARCHAR2 limit)
+_SQL_VARCHAR_BYTES = 4000  # above this, a JSON list bind goes as a CLOB (SQL VARCHAR2 limit)
 _MESSAGE_CHARS = 500
 
 WATCHDOG_SQL = """\
@@ -352,12 +352,12 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def first_line(message: str | None) -> str:
-    """The first non-empty line of an error stack, cut to a readable length."""
+def first_line(message: str | None, limit: int = _MESSAGE_CHARS) -> str:
+    """The first non-empty line of an error stack, cut to ``limit`` characters ("" if none)."""
     for line in (message or "").splitlines():
         if line.strip():
             text = line.strip()
-            return text if len(text) <= _MESSAGE_CHARS else text[: _MESSAGE_CHARS - 3] + "..."
+            return text if len(text) <= limit else text[: limit - 3] + "..."
     return ""
 
 
@@ -420,9 +420,10 @@ def parse_statuses(
 # --- the reads ------------------------------------------------------------------------------
 
 
-def _ids_bind(cursor: Any, text: str) -> Any:
-    """A long id list goes as a CLOB: a VARCHAR2 bind is limited to 4000 bytes inside SQL."""
-    if len(text) <= _SQL_VARCHAR_BYTES:
+def json_bind(cursor: Any, text: str) -> Any:
+    """A JSON list bind (ids here, jobs in :mod:`~airflow_provider_oracle_tasks.chain_status`): up
+    to 4000 bytes as text, a longer one as a CLOB (a VARCHAR2 bind is limited to 4000 bytes in SQL)."""
+    if len(text.encode("utf-8")) <= _SQL_VARCHAR_BYTES:
         return text
     variable = cursor.var(oracledb.DB_TYPE_CLOB)
     variable.setvalue(0, text)
@@ -435,10 +436,10 @@ def fetch_statuses(connection: Any, ids: Iterable[int]) -> dict[int, InstanceSta
     if not requested:
         return {}
     with connection.cursor() as cursor:
-        cursor.execute(WATCHDOG_SQL, {"ids": _ids_bind(cursor, text)})
-        cursor.execute(STATUS_SQL, {"ids": _ids_bind(cursor, text)})
+        cursor.execute(WATCHDOG_SQL, {"ids": json_bind(cursor, text)})
+        cursor.execute(STATUS_SQL, {"ids": json_bind(cursor, text)})
         status_rows = cursor.fetchall()
-        cursor.execute(FAILED_TASKS_SQL, {"ids": _ids_bind(cursor, text)})
+        cursor.execute(FAILED_TASKS_SQL, {"ids": json_bind(cursor, text)})
         failed_rows = cursor.fetchall()
     return parse_statuses(requested, status_rows, failed_rows)
 
@@ -449,10 +450,10 @@ async def fetch_statuses_async(connection: Any, ids: Iterable[int]) -> dict[int,
     if not requested:
         return {}
     with connection.cursor() as cursor:
-        await cursor.execute(WATCHDOG_SQL, {"ids": _ids_bind(cursor, text)})
-        await cursor.execute(STATUS_SQL, {"ids": _ids_bind(cursor, text)})
+        await cursor.execute(WATCHDOG_SQL, {"ids": json_bind(cursor, text)})
+        await cursor.execute(STATUS_SQL, {"ids": json_bind(cursor, text)})
         status_rows = await cursor.fetchall()
-        await cursor.execute(FAILED_TASKS_SQL, {"ids": _ids_bind(cursor, text)})
+        await cursor.execute(FAILED_TASKS_SQL, {"ids": json_bind(cursor, text)})
         failed_rows = await cursor.fetchall()
     return parse_statuses(requested, status_rows, failed_rows)
 

@@ -1,4 +1,5 @@
-"""What waiting tasks and their trigger share: defaults, progress logging, timeout wording.
+"""What waiting tasks and their trigger share: defaults, progress logging, timeout wording, and
+the polling loop of the operators' non-deferrable path (:func:`poll_until`).
 
 Kept free of heavy imports (no ``oracledb``, no hook): the operators and the sensor import it
 while the DAG processor parses DAG files.
@@ -8,10 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 if TYPE_CHECKING:
     from airflow_provider_oracle_tasks.status import InstanceStatus
+
+T = TypeVar("T")
 
 DEFAULT_POLL_INTERVAL = 30.0
 DEFAULT_PROGRESS_LOG_INTERVAL = 60.0
@@ -69,3 +72,30 @@ def timeout_message(instance_id: int, limit: str, last: InstanceStatus | None) -
     """``instance 7 did not finish within 10 s (instance 7 RUNNING: 3/9 done, ...)``."""
     where = last.progress_line() if last is not None else "no status read yet"
     return f"instance {instance_id} did not finish {limit} ({where})"
+
+
+def poll_until(
+    current: T,
+    *,
+    finished: Callable[[T], bool],
+    read: Callable[[], T],
+    interval: float,
+    timeout: float | None,
+    timed_out: Callable[[T], NoReturn],
+    show: Callable[[T], Any],
+) -> T:
+    """Sleep ``interval`` and ``read()`` until ``finished``; each new reading goes to ``show``.
+
+    Once ``timeout`` seconds (None: no limit) have passed, ``timed_out`` gets the last reading
+    and must raise; the last sleep is cut short so the limit is kept.
+    """
+    started = time.monotonic()
+    while not finished(current):
+        waited = time.monotonic() - started
+        if timeout is not None and waited >= timeout:
+            timed_out(current)
+        left = float("inf") if timeout is None else timeout - waited
+        time.sleep(max(min(interval, left), 0.0))
+        current = read()
+        show(current)
+    return current

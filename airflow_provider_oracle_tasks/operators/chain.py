@@ -56,6 +56,7 @@ from airflow_provider_oracle_tasks.triggers.chain import (
     progress_line,
 )
 from airflow_provider_oracle_tasks.validation import flag
+from airflow_provider_oracle_tasks.waiting import poll_until
 
 JOB_NAME_XCOM = "job_name"
 DEFER_TIMEOUT_MARGIN = 120.0
@@ -312,19 +313,23 @@ class OracleSchedulerChainOperator(BaseOperator):
         return retry(once, log=logger, what=f"status read of chain job {tracker.job_name}")
 
     def _poll(self, tracker: ChainTracker, run: ChainRun, sync: dict[str, Any]) -> dict[str, Any]:
-        started = time.monotonic()
-        shown = progress_line(run)
-        while not run.finished:
-            waited = time.monotonic() - started
-            if self.timeout is not None and waited >= self.timeout:
-                self._timed_out(run.job_name, run)
-            left = float("inf") if self.timeout is None else self.timeout - waited
-            time.sleep(max(min(self.poke_interval, left), 0.0))
-            run = self._read(tracker)
-            line = progress_line(run)
-            if line != shown:
+        shown = [progress_line(run)]
+
+        def show(current: ChainRun) -> None:
+            line = progress_line(current)
+            if line != shown[-1]:
                 self.log.info("%s", line)
-                shown = line
+                shown.append(line)
+
+        run = poll_until(
+            run,
+            finished=lambda current: current.finished,
+            read=lambda: self._read(tracker),
+            interval=self.poke_interval,
+            timeout=self.timeout,
+            timed_out=lambda last: self._timed_out(last.job_name, last),
+            show=show,
+        )
         return self._finish(run, sync)
 
     def execute_complete(

@@ -39,6 +39,7 @@ from airflow_provider_oracle_tasks.waiting import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_PROGRESS_LOG_INTERVAL,
     ProgressLog,
+    poll_until,
     timeout_message,
 )
 
@@ -608,15 +609,16 @@ class OracleTaskManagerRunOperator(_BatchArguments, StopsOnDeferralTimeout):
     def _poll(self, hook: OracleTaskManagerHook, current: InstanceStatus) -> dict[str, Any]:
         progress = ProgressLog(self.log, self.progress_log_interval)
         progress.update(current)
-        started = time.monotonic()
-        while not current.is_finished:
-            waited = time.monotonic() - started
-            if self.timeout is not None and waited >= self.timeout:
-                self._timed_out(current.instance_id, current)
-            left = float("inf") if self.timeout is None else self.timeout - waited
-            time.sleep(max(min(self.poke_interval, left), 0.0))
-            current = read_status(hook, current.instance_id, self.log)
-            progress.update(current)
+        instance = current.instance_id
+        current = poll_until(
+            current,
+            finished=lambda status: status.is_finished,
+            read=lambda: read_status(hook, instance, self.log),
+            interval=self.poke_interval,
+            timeout=self.timeout,
+            timed_out=lambda last: self._timed_out(instance, last),
+            show=progress.update,
+        )
         return self._finish(current)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:

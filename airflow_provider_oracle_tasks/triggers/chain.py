@@ -19,7 +19,6 @@ does not, because the job belongs to somebody else.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -126,12 +125,8 @@ class OracleSchedulerChainTrigger(BaseTrigger):
         query = JobQuery(self.job_name, self.since)
         async with shared_chain_watchers.watch(self.oracle_conn_id, query, self.poll_interval) as sub:
             while True:
-                remaining = None if self.timeout_at is None else self.timeout_at - time.time()
                 try:
-                    if remaining is not None and remaining <= 0:
-                        raise TimeoutError
-                    async with asyncio.timeout(remaining):
-                        reading = await sub.next()
+                    reading = await sub.next_before(self.timeout_at)
                 except TimeoutError:
                     yield TriggerEvent(self._timeout_event(last))
                     return

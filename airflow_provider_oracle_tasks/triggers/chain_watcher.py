@@ -8,19 +8,17 @@ three statements, whatever the number of jobs) on one session of the shared pool
 reading of its job. The tick is the shortest poll interval of the subscribers; a job with a
 longer interval is read on the ticks where its own interval has passed.
 
-Transient errors are retried with backoff (:func:`retry_async`); a read that still fails reaches
-the subscribers as a :class:`ReadProblem` with the ORA/DPY code, so it shows in their task logs.
-Subscribing and unsubscribing never await (safe in ``finally`` of a cancelled trigger); the poller
-task stops with the last subscriber and starts again with the next.
+The polling itself (batching, transient retry, :class:`ReadProblem`, subscribe/unsubscribe that
+never await, stop with the last subscriber) is the
+:class:`~airflow_provider_oracle_tasks.triggers.shared_poller.SharedPoller` that the instance
+watcher uses too; this module says what a chain job read is.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_oracle_tasks.chain_status import JobQuery, JobReading, read_jobs_async
@@ -29,15 +27,28 @@ from airflow_provider_oracle_tasks.hooks.transient import (
     DEFAULT_ATTEMPTS,
     DEFAULT_BASE_DELAY,
     DEFAULT_MAX_DELAY,
-    describe_db_error,
-    is_transient,
-    retry_async,
+)
+from airflow_provider_oracle_tasks.triggers.shared_poller import (
+    MIN_POLL_INTERVAL,
+    PollerRegistry,
+    PollerStats,
+    ReadProblem,
+    SharedPoller,
+    Subscription,
 )
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "MIN_POLL_INTERVAL",
+    "ChainJobWatcher",
+    "ChainWatcherRegistry",
+    "JobSubscription",
+    "ReadProblem",
+    "WatcherStats",
+    "read_pooled",
+    "shared_chain_watchers",
+]
 
-MIN_POLL_INTERVAL = 0.1
-"""Floor for a poll interval, so a zero interval cannot turn the poller into a busy loop."""
+log = logging.getLogger(__name__)
 
 ReadJobs = Callable[[str, list[JobQuery]], Awaitable[dict[str, JobReading]]]
 
@@ -48,48 +59,29 @@ async def read_pooled(conn_id: str, queries: list[JobQuery]) -> dict[str, JobRea
         return await read_jobs_async(connection, queries)
 
 
-@dataclass(frozen=True)
-class ReadProblem:
-    """A read that failed even after its retries; ``message`` carries the ORA/DPY code."""
-
-    message: str
-    transient: bool
-
-
-class JobSubscription:
+class JobSubscription(Subscription[JobQuery, JobReading]):
     """One waiter's mailbox: the newest reading of its job, never a growing queue."""
-
-    def __init__(self, query: JobQuery, interval: float) -> None:
-        self.query = query
-        self.interval = interval
-        self.last_read: float | None = None
-        self._latest: JobReading | ReadProblem | None = None
-        self._ready = asyncio.Event()
-
-    def deliver(self, reading: JobReading | ReadProblem) -> None:
-        self._latest = reading
-        self._ready.set()
-
-    async def next(self) -> JobReading | ReadProblem:
-        """Wait for a reading newer than the one returned last time."""
-        await self._ready.wait()
-        self._ready.clear()
-        assert self._latest is not None
-        return self._latest
 
 
 @dataclass
-class WatcherStats:
+class WatcherStats(PollerStats):
     """Counters for tests: how many batched reads, and how many jobs they covered."""
 
-    reads: int = 0
     jobs_read: int = 0
-    failed_reads: int = 0
-    largest_read: int = 0
+
+    def count_read(self, size: int) -> None:
+        super().count_read(size)
+        self.jobs_read += size
 
 
-class ChainJobWatcher:
+class ChainJobWatcher(SharedPoller[str, JobQuery, JobReading, JobSubscription]):
     """The poller of one connection id on one event loop (see the module docstring)."""
+
+    kind = "chain job"
+    noun = "job(s)"
+    task_name = "otask-chain-poller"
+    logger = log
+    read_at_start = True  # read the first subscriber at once
 
     def __init__(
         self,
@@ -100,94 +92,27 @@ class ChainJobWatcher:
         base_delay: float = DEFAULT_BASE_DELAY,
         max_delay: float = DEFAULT_MAX_DELAY,
     ) -> None:
-        self.conn_id = conn_id
         self.stats = WatcherStats()
-        self._read = read
-        self._attempts = attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
-        self._subs: set[JobSubscription] = set()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._last_tick = 0.0
+        super().__init__(
+            conn_id,
+            read=read,
+            stats=self.stats,
+            attempts=attempts,
+            base_delay=base_delay,
+            max_delay=max_delay,
+        )
 
-    def subscribe(self, query: JobQuery, interval: float) -> JobSubscription:
-        subscription = JobSubscription(query, max(float(interval), MIN_POLL_INTERVAL))
-        self._subs.add(subscription)
-        if self._task is None or self._task.done():
-            loop = asyncio.get_running_loop()
-            self._last_tick = loop.time() - subscription.interval  # read the newcomer at once
-            self._task = loop.create_task(self._poll(), name=f"otask-chain-poller-{self.conn_id}")
-        self._wake.set()
-        return subscription
+    def _new_subscription(self, query: JobQuery, interval: float) -> JobSubscription:
+        return JobSubscription(query, interval)
 
-    def unsubscribe(self, subscription: JobSubscription) -> None:
-        self._subs.discard(subscription)
-        if not self._subs and self._task is not None:
-            self._task.cancel()
-            self._task = None
+    def _key(self, query: JobQuery) -> str:
+        return query.name
 
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._subs)
+    def _queries(self, keys: list[str]) -> list[JobQuery]:
+        return _merge([sub.query for sub in self._subscribers(keys)])
 
-    async def aclose(self) -> None:
-        self._subs.clear()
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with suppress(asyncio.CancelledError, Exception):
-                await task
-
-    def _tick(self) -> float:
-        return min((sub.interval for sub in self._subs), default=MIN_POLL_INTERVAL)
-
-    async def _poll(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._subs:
-            tick = self._tick()
-            due_at = self._last_tick + tick
-            now = loop.time()
-            if now < due_at:
-                self._wake.clear()
-                with suppress(TimeoutError):
-                    async with asyncio.timeout(due_at - now):
-                        await self._wake.wait()
-                continue
-            self._last_tick = now
-            due = [
-                sub
-                for sub in self._subs
-                if sub.last_read is None or now - sub.last_read >= sub.interval - tick / 2
-            ]
-            if due:
-                await self._read_and_deliver(due, now)
-
-    async def _read_and_deliver(self, due: list[JobSubscription], now: float) -> None:
-        queries = _merge([sub.query for sub in due])
-        self.stats.reads += 1
-        self.stats.jobs_read += len(queries)
-        self.stats.largest_read = max(self.stats.largest_read, len(queries))
-        try:
-            readings = await retry_async(
-                lambda: self._read(self.conn_id, queries),
-                attempts=self._attempts,
-                base_delay=self._base_delay,
-                max_delay=self._max_delay,
-                log=log,
-                what=f"chain job read of {len(queries)} job(s) on '{self.conn_id}'",
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.stats.failed_reads += 1
-            problem = ReadProblem(describe_db_error(exc, self.conn_id), transient=is_transient(exc))
-            for sub in due:
-                sub.deliver(problem)
-            return
-        for sub in due:
-            sub.last_read = now
-            sub.deliver(readings.get(sub.query.name) or JobReading(sub.query.name))
+    def _missing(self, key: str) -> JobReading:
+        return JobReading(key)
 
 
 def _merge(queries: list[JobQuery]) -> list[JobQuery]:
@@ -205,49 +130,11 @@ def _merge(queries: list[JobQuery]) -> list[JobQuery]:
     return sorted(merged.values(), key=lambda q: q.name)
 
 
-@dataclass
-class _LoopWatchers:
-    loop: asyncio.AbstractEventLoop
-    watchers: dict[str, ChainJobWatcher] = field(default_factory=dict)
-
-
-class ChainWatcherRegistry:
+class ChainWatcherRegistry(PollerRegistry[JobQuery, JobSubscription, ChainJobWatcher]):
     """Process-wide map (event loop, connection id) -> watcher that all chain triggers share."""
 
     def __init__(self, **watcher_options: Any) -> None:
-        self._options = watcher_options
-        self._loops: dict[int, _LoopWatchers] = {}
-
-    def get(self, conn_id: str) -> ChainJobWatcher:
-        loop = asyncio.get_running_loop()
-        state = self._loops.get(id(loop))
-        if state is None or state.loop is not loop:
-            for key, other in list(self._loops.items()):
-                if other.loop.is_closed():
-                    del self._loops[key]
-            state = _LoopWatchers(loop)
-            self._loops[id(loop)] = state
-        watcher = state.watchers.get(conn_id)
-        if watcher is None:
-            watcher = state.watchers[conn_id] = ChainJobWatcher(conn_id, **self._options)
-        return watcher
-
-    @asynccontextmanager
-    async def watch(self, conn_id: str, query: JobQuery, interval: float) -> AsyncIterator[JobSubscription]:
-        """Subscribe for the block; unsubscribed on exit, cancellation included."""
-        watcher = self.get(conn_id)
-        subscription = watcher.subscribe(query, interval)
-        try:
-            yield subscription
-        finally:
-            watcher.unsubscribe(subscription)
-
-    async def close_all(self) -> None:
-        """Stop the watchers of the running loop (tests)."""
-        state = self._loops.pop(id(asyncio.get_running_loop()), None)
-        if state is not None:
-            for watcher in state.watchers.values():
-                await watcher.aclose()
+        super().__init__(ChainJobWatcher, **watcher_options)
 
 
 shared_chain_watchers = ChainWatcherRegistry()

@@ -25,6 +25,8 @@ reaches the subscribers as a :class:`ReadProblem`, so a non-transient error (wit
 ends up in the task log of every waiting task. Subscribing and unsubscribing never await, so
 they are safe in ``finally`` blocks of cancelled triggers; the watcher stops its tasks when the
 last subscriber leaves and starts them again (after the old ones are gone) for the next one.
+The poller is the :class:`~airflow_provider_oracle_tasks.triggers.shared_poller.SharedPoller` that
+the chain watcher uses too; the listener is what this module adds.
 """
 
 from __future__ import annotations
@@ -32,9 +34,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import oracledb
@@ -48,9 +49,29 @@ from airflow_provider_oracle_tasks.hooks.transient import (
     backoff_delay,
     describe_db_error,
     is_transient,
-    retry_async,
 )
 from airflow_provider_oracle_tasks.status import InstanceStatus, fetch_statuses_async
+from airflow_provider_oracle_tasks.triggers.shared_poller import (
+    MIN_POLL_INTERVAL,
+    PollerRegistry,
+    PollerStats,
+    ReadProblem,
+    SharedPoller,
+    settle,
+)
+from airflow_provider_oracle_tasks.triggers.shared_poller import Subscription as _Subscription
+
+__all__ = [
+    "MIN_POLL_INTERVAL",
+    "CompletionListener",
+    "InstanceWatcher",
+    "ReadProblem",
+    "Subscription",
+    "WatcherRegistry",
+    "WatcherStats",
+    "read_statuses",
+    "shared_watchers",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +85,6 @@ LOOKBACK_SECONDS = 600
 listener ran wakes its waiter at once instead of one poll interval later."""
 LISTENER_MAX_FAILURES = 5
 """Consecutive transient listener failures after which the watcher keeps polling only."""
-MIN_POLL_INTERVAL = 0.1
-"""Floor for a poll interval, so a zero interval cannot turn the poller into a busy loop."""
 
 LISTENER_SETUP_SQL = """\
 select sys_context('USERENV', 'CURRENT_SCHEMA'),
@@ -85,52 +104,30 @@ async def read_statuses(conn_id: str, ids: list[int]) -> dict[int, InstanceStatu
         return await fetch_statuses_async(connection, ids)
 
 
-@dataclass(frozen=True)
-class ReadProblem:
-    """A status read that failed even after its retries; ``message`` carries the ORA/DPY code."""
-
-    message: str
-    transient: bool
-
-
 Reading = InstanceStatus | ReadProblem
 
 
-class Subscription:
+class Subscription(_Subscription[int, InstanceStatus]):
     """One waiter's mailbox: the newest reading of its instance, never a growing queue."""
 
-    def __init__(self, instance_id: int, interval: float) -> None:
-        self.instance_id = instance_id
-        self.interval = interval
-        self.last_read: float | None = None
-        self._latest: Reading | None = None
-        self._ready = asyncio.Event()
-
-    def deliver(self, reading: Reading) -> None:
-        self._latest = reading
-        self._ready.set()
-
-    async def next(self) -> Reading:
-        """Wait for a reading newer than the one returned last time."""
-        await self._ready.wait()
-        self._ready.clear()
-        reading = self._latest
-        assert reading is not None
-        return reading
+    @property
+    def instance_id(self) -> int:
+        return self.query
 
 
 @dataclass
-class WatcherStats:
+class WatcherStats(PollerStats):
     """Counters for tests and the fan-out benchmark."""
 
-    reads: int = 0
     ids_read: int = 0
-    failed_reads: int = 0
     messages: int = 0
     wakeups: int = 0
     listener_connects: int = 0
     listener_state: str = "not started"
-    largest_read: int = 0
+
+    def count_read(self, size: int) -> None:
+        super().count_read(size)
+        self.ids_read += size
 
 
 def _instance_of(message: Any) -> int | None:
@@ -253,8 +250,17 @@ class CompletionListener:
 _FALLBACK_LOGGED: set[str] = set()
 
 
-class InstanceWatcher:
-    """The poller and the listener of one connection id on one event loop (see the module doc)."""
+class InstanceWatcher(SharedPoller[int, int, InstanceStatus, Subscription]):
+    """The poller and the listener of one connection id on one event loop (see the module doc).
+
+    The polling is the :class:`~airflow_provider_oracle_tasks.triggers.shared_poller.SharedPoller`
+    that the chain watcher uses too; the listener runs next to it and wakes it (:meth:`notify`).
+    """
+
+    kind = "status"
+    noun = "instance(s)"
+    task_name = "otask-poller"
+    logger = log
 
     def __init__(
         self,
@@ -267,13 +273,16 @@ class InstanceWatcher:
         base_delay: float = DEFAULT_BASE_DELAY,
         max_delay: float = DEFAULT_MAX_DELAY,
     ) -> None:
-        self.conn_id = conn_id
         self.stats = WatcherStats()
-        self._read = read
+        super().__init__(
+            conn_id,
+            read=read,
+            stats=self.stats,
+            attempts=attempts,
+            base_delay=base_delay,
+            max_delay=max_delay,
+        )
         self._listen = listen
-        self._attempts = attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
         self._listener = CompletionListener(
             conn_id,
             self.stats,
@@ -282,203 +291,38 @@ class InstanceWatcher:
             max_delay=max_delay,
             fallback_note=lambda: f" every {self._tick():g} s",
         )
-        self._subs: dict[int, set[Subscription]] = {}
-        self._woken: set[int] = set()
-        self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stopping: list[asyncio.Task[None]] = []
-        self._last_tick = 0.0
-
-    # --- subscribers (no await: safe in finally blocks of cancelled triggers) ---------------------
-
-    def subscribe(self, instance_id: int, interval: float) -> Subscription:
-        subscription = Subscription(instance_id, max(float(interval), MIN_POLL_INTERVAL))
-        self._subs.setdefault(instance_id, set()).add(subscription)
-        if not self._tasks:
-            self._start()
-        self._wake.set()  # a shorter interval may bring the next tick forward
-        return subscription
-
-    def unsubscribe(self, subscription: Subscription) -> None:
-        subs = self._subs.get(subscription.instance_id)
-        if subs is not None:
-            subs.discard(subscription)
-            if not subs:
-                del self._subs[subscription.instance_id]
-        if not self._subs:
-            self._stop()
-
-    @property
-    def active(self) -> bool:
-        return bool(self._tasks)
-
-    @property
-    def subscriber_count(self) -> int:
-        return sum(len(subs) for subs in self._subs.values())
 
     def notify(self, instance_id: int) -> None:
         """A completion message arrived: read that instance now, if anybody waits for it."""
-        if instance_id in self._subs:
+        if self.wake(instance_id):
             self.stats.wakeups += 1
-            self._woken.add(instance_id)
-            self._wake.set()
 
-    async def aclose(self) -> None:
-        """Stop and wait for the tasks (tests, benchmark, shutdown)."""
-        self._subs.clear()
-        self._stop()
-        await _settle(self._stopping)
-        self._stopping = []
+    def _new_subscription(self, query: int, interval: float) -> Subscription:
+        return Subscription(query, interval)
 
-    # --- tasks ---------------------------------------------------------------------------------
+    def _key(self, query: int) -> int:
+        return query
 
-    def _start(self) -> None:
-        loop = asyncio.get_running_loop()
-        previous, self._stopping = self._stopping, []
-        self._last_tick = loop.time()
-        poller = loop.create_task(self._poll(previous), name=f"otask-poller-{self.conn_id}")
-        poller.add_done_callback(self._poller_ended)
-        self._tasks = [poller]
-        if self._listen:
-            listener = loop.create_task(self._listen_for(previous), name=f"otask-listener-{self.conn_id}")
-            self._tasks.append(listener)
+    def _missing(self, key: int) -> InstanceStatus:
+        return InstanceStatus.missing(key)
 
-    def _stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        self._stopping.extend(self._tasks)
-        self._tasks = []
-
-    def _poller_ended(self, task: asyncio.Task[None]) -> None:
-        """A poller that died of a bug must fail its waiters loudly, not leave them waiting."""
-        if task.cancelled() or task.exception() is None:
-            return
-        error = task.exception()
-        log.error("Status poller for '%s' failed", self.conn_id, exc_info=error)
-        problem = ReadProblem(f"the status poller failed: {error!r}", transient=False)
-        for sub in self._subscribers(list(self._subs)):
-            sub.deliver(problem)
-        self._stop()  # the next subscriber starts a fresh poller
+    def _side_tasks(
+        self, loop: asyncio.AbstractEventLoop, previous: list[asyncio.Task[None]]
+    ) -> list[asyncio.Task[None]]:
+        if not self._listen:
+            return []
+        return [loop.create_task(self._listen_for(previous), name=f"otask-listener-{self.conn_id}")]
 
     async def _listen_for(self, previous: list[asyncio.Task[None]]) -> None:
-        await _settle(previous)  # the old listener's session is closed before a new one opens
+        await settle(previous)  # the old listener's session is closed before a new one opens
         await self._listener.run(self.notify)
 
-    def _tick(self) -> float:
-        intervals = [sub.interval for subs in self._subs.values() for sub in subs]
-        return min(intervals) if intervals else MIN_POLL_INTERVAL
 
-    def _due(self, now: float, tick: float) -> set[int]:
-        """Ids with a subscriber never read, or whose own interval has (about) passed."""
-        return {
-            instance_id
-            for instance_id, subs in self._subs.items()
-            if any(sub.last_read is None or now - sub.last_read >= sub.interval - tick / 2 for sub in subs)
-        }
-
-    async def _poll(self, previous: list[asyncio.Task[None]]) -> None:
-        await _settle(previous)
-        loop = asyncio.get_running_loop()
-        while self._subs:
-            now = loop.time()
-            tick = self._tick()
-            due_at = self._last_tick + tick
-            if not self._woken and now < due_at:
-                self._wake.clear()
-                with suppress(TimeoutError):
-                    async with asyncio.timeout(due_at - now):
-                        await self._wake.wait()
-                continue
-            ids, self._woken = set(self._woken), set()
-            if now >= due_at:
-                self._last_tick = now
-                ids |= self._due(now, tick)
-            ids &= set(self._subs)
-            if ids:
-                await self._read_and_deliver(sorted(ids), now)
-
-    async def _read_and_deliver(self, ids: list[int], now: float) -> None:
-        self.stats.reads += 1
-        self.stats.ids_read += len(ids)
-        self.stats.largest_read = max(self.stats.largest_read, len(ids))
-        try:
-            statuses = await retry_async(
-                lambda: self._read(self.conn_id, ids),
-                attempts=self._attempts,
-                base_delay=self._base_delay,
-                max_delay=self._max_delay,
-                log=log,
-                what=f"status read of {len(ids)} instance(s) on '{self.conn_id}'",
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.stats.failed_reads += 1
-            problem = ReadProblem(describe_db_error(exc, self.conn_id), transient=is_transient(exc))
-            for sub in self._subscribers(ids):
-                sub.deliver(problem)
-            return
-        for sub in self._subscribers(ids):
-            sub.last_read = now
-            sub.deliver(statuses.get(sub.instance_id) or InstanceStatus.missing(sub.instance_id))
-
-    def _subscribers(self, ids: Iterable[int]) -> list[Subscription]:
-        return [sub for instance_id in ids for sub in self._subs.get(instance_id, ())]
-
-
-async def _settle(tasks: list[asyncio.Task[None]]) -> None:
-    """Wait (bounded) until cancelled tasks have run their cleanup; never raises their errors."""
-    pending = [task for task in tasks if not task.done()]
-    if pending:
-        await asyncio.wait(pending, timeout=DEFAULT_LISTEN_WAIT + 35)
-    for task in tasks:
-        if task.done() and not task.cancelled():
-            task.exception()  # retrieved, so asyncio does not warn about it
-
-
-@dataclass
-class _LoopWatchers:
-    loop: asyncio.AbstractEventLoop
-    watchers: dict[str, InstanceWatcher] = field(default_factory=dict)
-
-
-class WatcherRegistry:
+class WatcherRegistry(PollerRegistry[int, Subscription, InstanceWatcher]):
     """The process-wide map (event loop, connection id) -> watcher that all triggers share."""
 
     def __init__(self, **watcher_options: Any) -> None:
-        self._options = watcher_options
-        self._loops: dict[int, _LoopWatchers] = {}
-
-    def get(self, conn_id: str) -> InstanceWatcher:
-        loop = asyncio.get_running_loop()
-        state = self._loops.get(id(loop))
-        if state is None or state.loop is not loop:
-            for key, other in list(self._loops.items()):
-                if other.loop.is_closed():
-                    del self._loops[key]
-            state = _LoopWatchers(loop)
-            self._loops[id(loop)] = state
-        watcher = state.watchers.get(conn_id)
-        if watcher is None:
-            watcher = state.watchers[conn_id] = InstanceWatcher(conn_id, **self._options)
-        return watcher
-
-    @asynccontextmanager
-    async def watch(self, conn_id: str, instance_id: int, interval: float) -> AsyncIterator[Subscription]:
-        """Subscribe for the block; unsubscribed on exit, cancellation included."""
-        watcher = self.get(conn_id)
-        subscription = watcher.subscribe(instance_id, interval)
-        try:
-            yield subscription
-        finally:
-            watcher.unsubscribe(subscription)
-
-    async def close_all(self) -> None:
-        """Stop the watchers of the running loop (tests, benchmark)."""
-        state = self._loops.pop(id(asyncio.get_running_loop()), None)
-        if state is not None:
-            for watcher in state.watchers.values():
-                await watcher.aclose()
+        super().__init__(InstanceWatcher, **watcher_options)
 
 
 shared_watchers = WatcherRegistry()

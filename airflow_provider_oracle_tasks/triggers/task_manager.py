@@ -19,8 +19,6 @@ the instance when ``on_kill_mode`` is set.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -111,12 +109,8 @@ class OracleTaskManagerInstanceTrigger(BaseTrigger):
         last: InstanceStatus | None = None
         async with shared_watchers.watch(self.oracle_conn_id, self.instance_id, self.poll_interval) as sub:
             while True:
-                remaining = None if self.timeout_at is None else self.timeout_at - time.time()
                 try:
-                    if remaining is not None and remaining <= 0:
-                        raise TimeoutError
-                    async with asyncio.timeout(remaining):
-                        reading = await sub.next()
+                    reading = await sub.next_before(self.timeout_at)
                 except TimeoutError:
                     yield TriggerEvent(self._timeout_event(last))
                     return
