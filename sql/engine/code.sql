@@ -11,11 +11,13 @@
 --   OTASK_BUILD   input checks and task creation (ad-hoc, JSON bulk, definitions)
 --   OTASK_JOBS    DBMS_SCHEDULER calls and the scheduler views
 --   OTASK_NOTIFY  the completion event on queue OTASK_EVENTS
+--   OTASK_AQ      AQ events raised by producers (OTASK.RAISE_EVENT)
 --   OTASK_LOGGER  writes the engine log, table OTASK_LOG (autonomous, never fails the caller)
 @@otask_logger.pks
 @@otask.pks
 @@otask_jobs.pks
 @@otask_notify.pks
+@@otask_aq.pks
 @@otask_engine.pks
 @@otask_build.pks
 @@otask_worker.pks
@@ -27,6 +29,7 @@
 @@otask_logger.pkb
 @@otask_jobs.pkb
 @@otask_notify.pkb
+@@otask_aq.pkb
 @@otask_engine.pkb
 @@otask_build.pkb
 @@otask_worker.pkb

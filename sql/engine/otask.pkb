@@ -425,5 +425,20 @@ create or replace package body otask as
     delete from otask_instances where instance_id = l_instance_id;
     commit;
   end purge_instance;
+
+  procedure raise_event(
+    p_queue               varchar2,
+    p_payload             clob,
+    p_correlation         varchar2 default null,
+    p_consumers           varchar2 default null,
+    p_expiration_seconds  number   default null) is
+  begin
+    otask_aq.raise_event(
+      p_queue              => p_queue,
+      p_payload            => p_payload,
+      p_correlation        => p_correlation,
+      p_consumers          => p_consumers,
+      p_expiration_seconds => p_expiration_seconds);
+  end raise_event;
 end otask;
 /

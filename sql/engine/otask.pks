@@ -62,6 +62,16 @@ create or replace package otask authid definer as
   pragma exception_init(e_unknown_definition, -20110);
   e_unknown_taskspace    exception;
   pragma exception_init(e_unknown_taskspace, -20111);
+  -- AQ events (raise_event)
+  c_unknown_queue        constant pls_integer := -20112;
+  c_queue_not_allowed    constant pls_integer := -20113;
+  c_payload_mismatch     constant pls_integer := -20114;
+  e_unknown_queue        exception;
+  pragma exception_init(e_unknown_queue, -20112);
+  e_queue_not_allowed    exception;
+  pragma exception_init(e_queue_not_allowed, -20113);
+  e_payload_mismatch     exception;
+  pragma exception_init(e_payload_mismatch, -20114);
 
   -- Codes the engine RECORDS in OTASK_TASKS.ERROR_CODE (never raised to a caller).
   c_task_orphaned        constant pls_integer := -20150;  -- its worker job stopped running
@@ -206,5 +216,25 @@ create or replace package otask authid definer as
 
   -- Deletes one finished (or never started) instance now. COMMITS.
   procedure purge_instance(p_instance_id number);
+
+  -- ---------------------------------------------------------------------------------------
+  -- AQ events (docs/operators/aq.md)
+  -- ---------------------------------------------------------------------------------------
+
+  -- Enqueues one event message on p_queue (QUEUE or OWNER.QUEUE, the owner's schema only; not
+  -- OTASK_EVENTS) in the CALLER'S transaction (visibility ON_COMMIT; does not commit), so a
+  -- load job can make "the file arrived" part of the same commit as the load. The payload is
+  -- converted by the queue's payload type: RAW (text as AL32UTF8 bytes, at most 8000
+  -- characters), JSON (a JSON document; 21c+), or an object type with exactly one character
+  -- attribute (e.g. BCKUP_MSGT('GO')). p_correlation: the message's correlation id;
+  -- p_consumers: comma-separated consumer names (NULL = every subscriber);
+  -- p_expiration_seconds: NULL = never expires. Errors: ORA-20103 (bad name), ORA-20105,
+  -- ORA-20112 (no such queue), ORA-20113 (queue not allowed), ORA-20114 (payload/type).
+  procedure raise_event(
+    p_queue               varchar2,
+    p_payload             clob,
+    p_correlation         varchar2 default null,
+    p_consumers           varchar2 default null,
+    p_expiration_seconds  number   default null);
 end otask;
 /
