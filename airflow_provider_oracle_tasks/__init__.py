@@ -33,19 +33,31 @@ def get_provider_info() -> dict:
         "operators": [
             {
                 "integration-name": "Oracle Tasks",
-                "python-modules": [f"{_PACKAGE}.operators.task_manager", f"{_PACKAGE}.operators.chain"],
+                "python-modules": [
+                    f"{_PACKAGE}.operators.task_manager",
+                    f"{_PACKAGE}.operators.chain",
+                    f"{_PACKAGE}.operators.aq",
+                ],
             }
         ],
         "sensors": [
             {
                 "integration-name": "Oracle Tasks",
-                "python-modules": [f"{_PACKAGE}.sensors.task_manager", f"{_PACKAGE}.sensors.chain"],
+                "python-modules": [
+                    f"{_PACKAGE}.sensors.task_manager",
+                    f"{_PACKAGE}.sensors.chain",
+                    f"{_PACKAGE}.sensors.aq",
+                ],
             }
         ],
         "triggers": [
             {
                 "integration-name": "Oracle Tasks",
-                "python-modules": [f"{_PACKAGE}.triggers.task_manager", f"{_PACKAGE}.triggers.chain"],
+                "python-modules": [
+                    f"{_PACKAGE}.triggers.task_manager",
+                    f"{_PACKAGE}.triggers.chain",
+                    f"{_PACKAGE}.triggers.aq",
+                ],
             }
         ],
         "integrations": [

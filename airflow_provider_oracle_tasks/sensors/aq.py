@@ -1,0 +1,199 @@
+"""Wait for an Oracle AQ message (e.g. "the payroll file arrived"), consuming it exactly once.
+
+Deferrable path (default): one non-blocking take first; if nothing is there, the task defers to
+:class:`~airflow_provider_oracle_tasks.triggers.aq.OracleAQMessageTrigger`, which *browses* with
+a blocking, bounded dequeue (the event reaches the task within a second, not a poke interval)
+and leaves the message on the queue. On resume the task removes exactly that message by its id
+in one transaction and commits, then returns the message (XCom). A triggerer crash or restart
+therefore loses nothing: the message is still queued and the next trigger sees it again.
+
+If the message is gone when the task resumes (another task with the same consumer name took it,
+or it expired), ``if_message_gone`` decides: ``wait`` (default) waits for the next message within
+the remaining timeout, ``fail`` fails, ``skip`` skips. Nothing is returned twice for one consumer.
+
+Non-deferrable path: ``poke`` takes a message (REMOVE, NO_WAIT) and commits in one transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Context
+from airflow.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.configuration import conf
+from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
+
+from airflow_provider_oracle_tasks import aq_messages, validation
+from airflow_provider_oracle_tasks.operators.aq import aq_hook, open_queue
+
+DEFAULT_POKE_INTERVAL = 60.0
+DEFAULT_WAIT_SECONDS = 30.0
+
+
+class MessageGone(AirflowException):
+    """The message the trigger saw was removed before the task could take it (if_message_gone='fail')."""
+
+
+class OracleAQEventSensor(BaseSensorOperator):
+    """Wait for one message on ``queue`` for ``consumer``; return it (XCom) after consuming it.
+
+    The XCom value is ``{queue, consumer, msgid, correlation, enqueued_at, attempts, payload}``.
+    A RAW payload that is UTF-8 JSON text is returned as the document.
+
+    :param queue_name: ``QUEUE`` or ``OWNER.QUEUE`` (a multiple-consumer queue; not ``queue``,
+        which is BaseOperator's executor queue).
+    :param consumer: the subscriber name this DAG reads as; each subscriber gets its own copy.
+    :param payload_type: ``RAW``, ``JSON`` or the object type the queue was created with.
+    :param condition: AQ dequeue condition, e.g. ``tab.user_data.msg = 'GO'`` (DAG-author SQL text,
+        AQ cannot bind it; never build it from run conf or payloads).
+    :param correlation: only messages with this correlation id (templated; ``%`` wildcards).
+    :param wait_seconds: server-side wait of each blocking dequeue in the triggerer (1-3600).
+    :param if_message_gone: ``wait`` | ``fail`` | ``skip`` (see the module docstring).
+    :param deferrable: default ``[operators] default_deferrable``, like every waiting task of
+        this provider (set it to True in airflow.cfg so no waiting task holds a worker slot; a
+        deferred wait reacts within a second of the enqueue). False pokes (REMOVE, NO_WAIT)
+        every ``poke_interval``. ``timeout`` and ``soft_fail`` apply to both paths.
+    """
+
+    template_fields: Sequence[str] = ("queue_name", "correlation")
+    ui_color = "#e8d8c4"
+
+    def __init__(
+        self,
+        *,
+        queue_name: str,
+        consumer: str,
+        payload_type: str = aq_messages.RAW,
+        condition: str | None = None,
+        correlation: str | None = None,
+        oracle_conn_id: str = "oracle_default",
+        wait_seconds: float = DEFAULT_WAIT_SECONDS,
+        if_message_gone: str = "wait",
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poke_interval: float | timedelta = DEFAULT_POKE_INTERVAL,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        self.queue_name = queue_name
+        if "{{" not in str(queue_name):
+            aq_messages.queue_name(queue_name, "queue_name")
+        self.consumer = aq_messages.consumer_name(consumer)
+        self.payload_type = aq_messages.payload_type(payload_type)
+        self.condition = aq_messages.condition(condition)
+        self.correlation = correlation
+        self.oracle_conn_id = oracle_conn_id
+        if (
+            isinstance(wait_seconds, bool)
+            or not isinstance(wait_seconds, int | float)
+            or not (1 <= wait_seconds <= 3600)
+        ):
+            raise ValueError(f"wait_seconds={wait_seconds!r} must be a number of seconds from 1 to 3600.")
+        self.wait_seconds = float(wait_seconds)
+        self.if_message_gone = aq_messages.message_gone_action(if_message_gone)
+        self.deferrable = validation.flag(deferrable, "deferrable")
+
+    # --- taking a message (sync, in the worker) ------------------------------------------------
+
+    def _take(self, msgid: bytes | None = None) -> dict[str, Any] | None:
+        """Remove one message (by id when given) and commit; None when there is none."""
+        import oracledb
+
+        queue_name = aq_messages.queue_name(self.queue_name, "queue_name")
+        connection = aq_hook(self.oracle_conn_id).get_conn()
+        try:
+            queue = open_queue(connection, queue_name, self.payload_type)
+            options = queue.deqoptions
+            options.consumername = self.consumer
+            options.mode = oracledb.DEQ_REMOVE
+            options.visibility = oracledb.DEQ_ON_COMMIT
+            options.wait = oracledb.DEQ_NO_WAIT
+            if msgid is not None:
+                options.msgid = msgid  # exactly the message the trigger saw, whatever the filters
+            else:
+                options.navigation = oracledb.DEQ_FIRST_MSG
+                correlation = aq_messages.correlation(self.correlation)
+                if self.condition is not None:  # unset options stay unset: the driver wants text
+                    options.condition = self.condition
+                if correlation is not None:
+                    options.correlation = correlation
+            message = queue.deqone()
+            if message is None:
+                connection.rollback()
+                return None
+            result = aq_messages.message_dict(message, self.payload_type, queue_name, self.consumer)
+            connection.commit()
+            return result
+        finally:
+            connection.close()
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        message = self._take()
+        if message is None:
+            return False
+        self.log.info("Took message %s from %s", message["msgid"], message["queue"])
+        return PokeReturnValue(is_done=True, xcom_value=message)
+
+    # --- deferrable path ------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        message = self._take()
+        if message is not None:
+            self.log.info("Took message %s from %s at once", message["msgid"], message["queue"])
+            return message
+        self._defer(time.time() + float(self.timeout))
+        return None
+
+    def _defer(self, timeout_at: float) -> None:
+        from airflow_provider_oracle_tasks.triggers.aq import OracleAQMessageTrigger
+
+        remaining = max(1.0, timeout_at - time.time())
+        self.defer(
+            trigger=OracleAQMessageTrigger(
+                queue=aq_messages.queue_name(self.queue_name, "queue_name"),
+                consumer=self.consumer,
+                oracle_conn_id=self.oracle_conn_id,
+                payload_type=self.payload_type,
+                condition=self.condition,
+                correlation=aq_messages.correlation(self.correlation),
+                wait_seconds=self.wait_seconds,
+                timeout_at=timeout_at,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=remaining),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        status = event.get("status")
+        if status == "message":
+            seen = event["message"]
+            taken = self._take(aq_messages.msgid_bytes(seen.get("msgid")))
+            if taken is not None:
+                self.log.info("Took message %s from %s", taken["msgid"], taken["queue"])
+                return taken
+            return self._gone(seen, event.get("timeout_at"))
+        if status == "timeout":
+            if self.soft_fail:
+                raise AirflowSkipException(f"Skipping (soft_fail): {event.get('message')}")
+            raise AirflowSensorTimeout(str(event.get("message")))
+        raise AirflowException(str(event.get("message") or f"unexpected trigger event {event!r}"))
+
+    def _gone(self, seen: dict[str, Any], timeout_at: Any) -> None:
+        text = (
+            f"message {seen.get('msgid')} on {seen.get('queue')} was no longer there for consumer "
+            f"{self.consumer} when the task resumed (another task reading as {self.consumer} took it, "
+            "or it expired)"
+        )
+        if self.if_message_gone == "fail":
+            raise MessageGone(f"{text}. Give each waiting DAG its own consumer name.")
+        if self.if_message_gone == "skip":
+            raise AirflowSkipException(text)
+        deadline = float(timeout_at) if timeout_at is not None else time.time() + float(self.timeout)
+        if deadline <= time.time():
+            raise AirflowSensorTimeout(f"{text}, and the timeout has passed")
+        self.log.warning("%s; waiting for the next message", text)
+        self._defer(deadline)
