@@ -6,8 +6,14 @@ create or replace package body otask_aq as
   end fail;
 
   function checked_name(p_name varchar2, p_what varchar2) return varchar2 is
+    l_name varchar2(32767) := trim(p_name);
   begin
-    return upper(dbms_assert.simple_sql_name(trim(p_name)));
+    -- SIMPLE_SQL_NAME also accepts a quoted name ("x y"), which UPPER would then alter, and does
+    -- not bound the length (callers store the result in VARCHAR2(128)): refuse both here.
+    if instr(l_name, '"') > 0 or length(l_name) > 128 then
+      raise value_error;
+    end if;
+    return upper(dbms_assert.simple_sql_name(l_name));
   exception
     when others then
       fail(otask.c_invalid_identifier, p_what || ' "' || substr(p_name, 1, 130) || '" is not a simple '
@@ -21,22 +27,26 @@ create or replace package body otask_aq as
     p_expiration_seconds  number) return dbms_aq.message_properties_t is
     l_props  dbms_aq.message_properties_t;
     l_list   dbms_aq.aq$_recipient_list_t;
-    l_rest   varchar2(4000) := p_consumers;
-    l_item   varchar2(4000);
+    l_rest   varchar2(32767) := p_consumers;  -- 4000 raised ORA-06502 before any check
+    l_item   varchar2(32767);
     l_comma  pls_integer;
     l_count  pls_integer := 0;
   begin
     if p_correlation is not null then
-      if length(p_correlation) > 128 then
+      -- MESSAGE_PROPERTIES_T.CORRELATION is VARCHAR2(128) in bytes: count bytes, not characters.
+      if lengthb(p_correlation) > 128 then
         fail(otask.c_invalid_argument, 'p_correlation is longer than 128 characters; use a short key '
           || '(e.g. the payroll period) and put details in the payload.');
       end if;
       l_props.correlation := p_correlation;
     end if;
     if p_expiration_seconds is not null then
-      if p_expiration_seconds < 1 or p_expiration_seconds <> trunc(p_expiration_seconds) then
+      -- EXPIRATION is a BINARY_INTEGER: a larger value would raise ORA-06502, not ORA-20105.
+      if p_expiration_seconds < 1 or p_expiration_seconds > 2147483647
+         or p_expiration_seconds <> trunc(p_expiration_seconds) then
         fail(otask.c_invalid_argument, 'p_expiration_seconds = ' || p_expiration_seconds
-          || ' must be a whole number of seconds >= 1, or NULL for messages that never expire.');
+          || ' must be a whole number of seconds from 1 to 2147483647, or NULL for messages that '
+          || 'never expire.');
       end if;
       l_props.expiration := p_expiration_seconds;
     end if;
@@ -67,8 +77,12 @@ create or replace package body otask_aq as
     l_owner      varchar2(128) := sys_context('userenv', 'current_user');
     l_queue      varchar2(128);
     l_dot        pls_integer := instr(p_queue, '.');
-    l_payload    varchar2(128);
-    l_queue_type varchar2(30);
+    -- OBJECT_TYPE is OWNER.TYPE (up to 257 characters): VARCHAR2(128) overflowed on long names.
+    l_payload    user_queue_tables.object_type%type;
+    -- TYPE is a PL/SQL reserved word: the column is quoted wherever PL/SQL parses it.
+    l_data_type  user_queue_tables."TYPE"%type;
+    l_recipients user_queue_tables.recipients%type;
+    l_queue_type user_queues.queue_type%type;
     l_type_owner varchar2(128);
     l_type_name  varchar2(128);
     l_attr_type  varchar2(128);
@@ -96,8 +110,8 @@ create or replace package body otask_aq as
         || 'events and cannot be written to; create a queue of your own (OracleAQCreateQueueOperator).');
     end if;
     begin
-      select qt.object_type, q.queue_type
-        into l_payload, l_queue_type
+      select qt.object_type, qt."TYPE", qt.recipients, q.queue_type
+        into l_payload, l_data_type, l_recipients, l_queue_type
         from user_queues q
         join user_queue_tables qt on qt.queue_table = q.queue_table
        where q.name = l_queue;
@@ -110,10 +124,17 @@ create or replace package body otask_aq as
       fail(otask.c_queue_not_allowed, 'queue ' || l_queue || ' is an ' || l_queue_type
         || '; enqueue on the normal queue of its queue table.');
     end if;
+    -- A recipient list on a single-consumer queue is an AQ error (not one of ours): say so first.
+    if p_consumers is not null and l_recipients = 'SINGLE' then
+      fail(otask.c_invalid_argument, 'queue ' || l_queue || ' is a single-consumer queue; leave '
+        || 'p_consumers NULL, or use a multi-consumer queue (multiple_consumers => TRUE).');
+    end if;
     l_props := message_properties(p_correlation, p_consumers, p_expiration_seconds);
     l_options.visibility := dbms_aq.on_commit;  -- part of the caller's transaction
 
-    if l_payload in ('RAW', 'SYS.RAW') then
+    -- USER_QUEUE_TABLES.TYPE says RAW for a RAW queue table, and OBJECT_TYPE is documented only
+    -- for TYPE = OBJECT (it may be NULL for RAW): test TYPE as well as OBJECT_TYPE.
+    if l_data_type = 'RAW' or l_payload in ('RAW', 'SYS.RAW') then
       if dbms_lob.getlength(p_payload) > c_max_raw_chars then
         fail(otask.c_invalid_argument, 'p_payload is longer than ' || c_max_raw_chars || ' characters, '
           || 'too long for a RAW message; send a key (a file name) and keep the data in a table.');
@@ -128,7 +149,7 @@ create or replace package body otask_aq as
       return;
     end if;
 
-    if l_payload in ('JSON', 'SYS.JSON') then
+    if l_data_type = 'JSON' or l_payload in ('JSON', 'SYS.JSON') then
       -- Dynamic so that the package compiles on 19c, where the JSON type does not exist.
       l_block := q'[
 declare
@@ -155,6 +176,11 @@ end;]';
     end if;
 
     -- An object type: accepted when it has exactly one character attribute.
+    if l_payload is null or instr(l_payload, '.') = 0 then
+      fail(otask.c_payload_mismatch, 'queue ' || l_queue || ' holds payload type '
+        || nvl(l_payload, l_data_type) || ', which RAISE_EVENT cannot build; enqueue it with '
+        || 'DBMS_AQ.ENQUEUE, or with OracleAQEnqueueOperator.');
+    end if;
     l_type_owner := substr(l_payload, 1, instr(l_payload, '.') - 1);
     l_type_name  := substr(l_payload, instr(l_payload, '.') + 1);
     select count(*), max(attr_type_name)
@@ -178,9 +204,26 @@ end;]';
       || dbms_assert.enquote_name(l_type_owner, false) || '.'
       || dbms_assert.enquote_name(l_type_name, false) || '(:payload), msgid => l_msgid);'
       || ' end;';
-    execute immediate l_block
-      using p_correlation, p_consumers, p_expiration_seconds, l_owner || '.' || l_queue,
-            dbms_lob.substr(p_payload, 32767, 1);
+    begin
+      if l_attr_type = 'CLOB' then
+        -- The whole CLOB: DBMS_LOB.SUBSTR(.., 32767) would silently cut a longer payload.
+        execute immediate l_block
+          using p_correlation, p_consumers, p_expiration_seconds, l_owner || '.' || l_queue,
+                p_payload;
+      else
+        if dbms_lob.getlength(p_payload) > 32767 then
+          raise value_error;  -- reported below as ORA-20114, never silently truncated
+        end if;
+        execute immediate l_block
+          using p_correlation, p_consumers, p_expiration_seconds, l_owner || '.' || l_queue,
+                dbms_lob.substr(p_payload, 32767, 1);
+      end if;
+    exception
+      when value_error then  -- ORA-06502: longer than the attribute (e.g. VARCHAR2(30))
+        fail(otask.c_payload_mismatch, 'p_payload (' || dbms_lob.getlength(p_payload)
+          || ' characters) is too long for the ' || l_attr_type || ' attribute of ' || l_payload
+          || ' on queue ' || l_queue || '; send a short key and keep the data in a table.');
+    end;
   end raise_event;
 end otask_aq;
 /
