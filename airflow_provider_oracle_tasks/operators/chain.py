@@ -199,6 +199,10 @@ class OracleSchedulerChainOperator(BaseOperator):
         ti = context["ti"]
         map_index = -1 if ti.map_index is None else int(ti.map_index)
         names = job_names_up_to(ti.dag_id, ti.run_id, ti.task_id, map_index, ti.try_number)
+        # Rendered templates are checked before the first database call (sync_chain writes).
+        if self.chain_name is not None:
+            step_name(self.chain_name, "chain_name")
+        self._start_steps()
         connection = self._hook().get_conn()
         try:
             job, expected, sync = self._start(connection, names)

@@ -688,3 +688,20 @@ def test_a_program_left_over_from_an_earlier_chain_of_the_same_name_is_recreated
     assert plan.action == "create"
     assert callprocs(db)[0] == ("dbms_scheduler.drop_program", {"program_name": "C_S_A", "force": False})
     assert callprocs(db)[1:] == create_calls(spec)
+
+
+def test_rendered_arguments_are_checked_before_any_database_call(db: EngineFakeConnection) -> None:
+    """A templated start_steps that renders to a step the spec lacks must not sync the chain first."""
+    ready_to_create(db)
+    operator = OracleSchedulerChainOperator(
+        task_id="run_chain", spec=small_spec(), start_steps="{{ params.steps }}", deferrable=False
+    )
+    operator.start_steps = "nope"  # what the template rendered to
+    with pytest.raises(ChainSpecError, match=r"start_steps \['NOPE'\] are not steps of chain C"):
+        operator.execute(context(FakeTI()))
+    assert db.executed == []
+    bad_name = OracleSchedulerChainOperator(task_id="run_chain", chain_name="{{ params.chain }}")
+    bad_name.chain_name = "a b"
+    with pytest.raises(ChainSpecError, match="chain_name 'a b'"):
+        bad_name.execute(context(FakeTI()))
+    assert db.executed == []
