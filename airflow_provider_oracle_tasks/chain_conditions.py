@@ -27,6 +27,7 @@ walk every path of a chain and find the ones that stall.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -61,7 +62,7 @@ _TOKEN = re.compile(
 # --- condition trees -----------------------------------------------------------------------------
 
 
-class Condition:
+class Condition(ABC):
     """Base of condition nodes: combine with ``&``, ``|`` and ``~``; ``str()`` is Oracle's text."""
 
     def __and__(self, other: Condition) -> Condition:
@@ -73,8 +74,9 @@ class Condition:
     def __invert__(self) -> Condition:
         return Not(self)
 
+    @abstractmethod
     def render(self, parent: str = "") -> str:
-        raise NotImplementedError
+        """Oracle rule syntax of this condition (``parent`` decides the parentheses)."""
 
     def __str__(self) -> str:
         return self.render()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -105,7 +106,7 @@ class PollerStats:
         self.largest_read = max(self.largest_read, size)
 
 
-class SharedPoller(Generic[K, Q, R, S]):
+class SharedPoller(ABC, Generic[K, Q, R, S]):
     """The poller of one connection id on one event loop (see the module docstring).
 
     A subclass says what a key is (:meth:`_key`), which queries one read gets for some keys
@@ -147,18 +148,18 @@ class SharedPoller(Generic[K, Q, R, S]):
 
     # --- what a subclass says ----------------------------------------------------------------
 
-    def _new_subscription(self, query: Q, interval: float) -> S:
-        raise NotImplementedError
+    @abstractmethod
+    def _new_subscription(self, query: Q, interval: float) -> S: ...
 
-    def _key(self, query: Q) -> K:
-        raise NotImplementedError
+    @abstractmethod
+    def _key(self, query: Q) -> K: ...
 
     def _queries(self, keys: list[K]) -> list[Q]:
         """The queries of one read for ``keys``; by default the keys are the queries."""
         return list(keys)  # type: ignore[arg-type]
 
-    def _missing(self, key: K) -> R:
-        raise NotImplementedError
+    @abstractmethod
+    def _missing(self, key: K) -> R: ...
 
     def _side_tasks(
         self, loop: asyncio.AbstractEventLoop, previous: list[asyncio.Task[None]]
