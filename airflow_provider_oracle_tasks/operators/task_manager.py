@@ -469,7 +469,11 @@ class StopsOnDeferralTimeout(BaseOperator):
             raise
 
     def awaited_instance(self, context: Context) -> int | None:
-        raise NotImplementedError
+        """The instance this task waits for; every subclass (Run operator, sensor) overrides it.
+
+        Not an abc.abstractmethod: BaseOperator's metaclass does not combine with ABCMeta.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must say which instance it awaits")
 
     def deferral_timed_out(self, exc: TaskDeferralTimeout) -> None:
         """Raise the task's own timeout outcome; the default keeps Airflow's exception."""
