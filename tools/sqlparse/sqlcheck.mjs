@@ -61,13 +61,14 @@ function moved(value, by) {
 }
 
 function analyse(statement) {
+  const before = parseStats[3];
   const facts = [];
   const problems = check(statement.text, statement.kind, (tree, visible, line, column, dynamic) => {
     const f = extract(tree, dynamic);
     const shift = (l, c) => ({ line: statement.line + line + l - 2, column: l === 1 ? column + c : c });
     facts.push({ dynamic, ...moved(f, shift) });
   }).map((p) => ({ file: statement.file, line: statement.line + p.line - 1, column: p.column + 1, message: p.message }));
-  return { problems, facts };
+  return { problems, facts, fullLL: parseStats[3] > before };
 }
 
 // Results per statement, keyed by everything they depend on (the text, how it was sent, the
@@ -199,6 +200,7 @@ async function main() {
     problems: problems.length,
     supplied_used: [...checker.catalog.usedSupplied].sort(),
     parse_stages: stages,
+    full_ll: [...new Set(statements.filter((s, i) => results[i].fullLL).map((s) => s.file))].sort(),
     seconds: (Date.now() - started) / 1000,
   };
   process.stdout.write(`${JSON.stringify({ problems, findings, summary })}\n`);
