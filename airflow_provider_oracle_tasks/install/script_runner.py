@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import oracledb
 
-from .script_parser import (
+from airflow_provider_oracle_tasks.install.script_parser import (
     Command,
     Location,
     ScriptError,

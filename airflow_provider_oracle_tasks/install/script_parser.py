@@ -120,7 +120,7 @@ def sql_root() -> Path:
     packaged = importlib.resources.files("airflow_provider_oracle_tasks") / "sql"
     if isinstance(packaged, Path) and packaged.is_dir():
         return packaged
-    checkout = Path(__file__).resolve().parent.parent / "sql"
+    checkout = Path(__file__).resolve().parents[2] / "sql"
     if checkout.is_dir():
         return checkout
     raise FileNotFoundError(
