@@ -93,7 +93,7 @@ def real_run(runs: int, wait_seconds: float) -> list[float] | None:
         return None
     import oracledb
 
-    from airflow_provider_oracle_tasks.operators.aq import ensure_queue
+    from airflow_provider_oracle_tasks.aq.queues import ensure_queue
     from airflow_provider_oracle_tasks.triggers.aq import OracleAQMessageTrigger
 
     os.environ["AIRFLOW_CONN_ORACLE_DEFAULT"] = json.dumps(

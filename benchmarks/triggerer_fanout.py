@@ -43,7 +43,8 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 
 import oracledb
 
-from airflow_provider_oracle_tasks.triggers import instance_watcher, task_manager
+from airflow_provider_oracle_tasks.triggers import _instance_watcher as instance_watcher
+from airflow_provider_oracle_tasks.triggers import task_manager
 from airflow_provider_oracle_tasks.triggers.task_manager import OracleTaskManagerInstanceTrigger
 from tests.unit.engine_fakes import AsyncFakeDriver, EngineFakeConnection, engine_answers, status_row
 from tests.unit.fakes import FakeVar
@@ -145,7 +146,7 @@ async def steady(n: int, interval: float, intervals: int, latency: float, shared
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     await registry.close_all()
-    from airflow_provider_oracle_tasks.hooks.async_connection import close_all
+    from airflow_provider_oracle_tasks.db.async_connection import close_all
 
     await close_all()
     return result

@@ -56,7 +56,7 @@ with DAG(
     @task
     def define_refresh() -> int:
         """Seed 000 step 1, idempotent: keep one definition, replace it when its SQL changed."""
-        from airflow_provider_oracle_tasks import engine_api
+        from airflow_provider_oracle_tasks.engine import api as engine_api
         from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
 
         with closing(OracleTaskManagerHook(oracle_conn_id=CONN_ID).get_conn()) as connection:

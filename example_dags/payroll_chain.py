@@ -38,7 +38,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, task
 
-from airflow_provider_oracle_tasks.chain_spec import Chain
+from airflow_provider_oracle_tasks.chains.spec import Chain
 from airflow_provider_oracle_tasks.operators.chain import OracleSchedulerChainOperator
 
 PACKAGE = "HR.PAYROLL_PROCESSING"

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_oracle_tasks.script_parser import Command, ScriptError, Statement, parse_script
+from airflow_provider_oracle_tasks.install.script_parser import Command, ScriptError, Statement, parse_script
 
 REPO = Path(__file__).resolve().parent.parent
 TOOL_DIR = REPO / "tools" / "sqlparse"

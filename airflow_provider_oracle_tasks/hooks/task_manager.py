@@ -9,10 +9,12 @@ import oracledb
 from airflow.providers.oracle.hooks.oracle import OracleHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from airflow_provider_oracle_tasks import engine_api, installer, status
+from airflow_provider_oracle_tasks.db.connection_params import build_connect_params
+from airflow_provider_oracle_tasks.db.transient import describe_db_error
+from airflow_provider_oracle_tasks.engine import api as engine_api
+from airflow_provider_oracle_tasks.engine import status
 from airflow_provider_oracle_tasks.errors import ConnectionProblem
-from airflow_provider_oracle_tasks.hooks.connection_params import build_connect_params
-from airflow_provider_oracle_tasks.hooks.transient import describe_db_error
+from airflow_provider_oracle_tasks.install import installer
 
 
 class OracleTaskManagerHook(OracleHook):

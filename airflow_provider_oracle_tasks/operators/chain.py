@@ -33,11 +33,11 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferralTimeout
 
-from airflow_provider_oracle_tasks.chain_conditions import ChainSpecError, step_name
-from airflow_provider_oracle_tasks.chain_jobs import job_names_up_to, live_jobs, run_chain, stop_job
-from airflow_provider_oracle_tasks.chain_privileges import check_chain_privileges
-from airflow_provider_oracle_tasks.chain_spec import Chain, ChainSpec
-from airflow_provider_oracle_tasks.chain_status import (
+from airflow_provider_oracle_tasks.chains.conditions import ChainSpecError, step_name
+from airflow_provider_oracle_tasks.chains.jobs import job_names_up_to, live_jobs, run_chain, stop_job
+from airflow_provider_oracle_tasks.chains.privileges import check_chain_privileges
+from airflow_provider_oracle_tasks.chains.spec import Chain, ChainSpec
+from airflow_provider_oracle_tasks.chains.status import (
     DEFAULT_MISSING_GRACE,
     DEFAULT_STALL_GRACE,
     STALLED,
@@ -47,16 +47,16 @@ from airflow_provider_oracle_tasks.chain_status import (
     JobQuery,
     read_jobs,
 )
-from airflow_provider_oracle_tasks.chain_sync import read_chain, sync_chain
+from airflow_provider_oracle_tasks.chains.sync import read_chain, sync_chain
+from airflow_provider_oracle_tasks.db.transient import retry
 from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
-from airflow_provider_oracle_tasks.hooks.transient import retry
 from airflow_provider_oracle_tasks.triggers.chain import (
     DEFAULT_POLL_INTERVAL,
     OracleSchedulerChainTrigger,
     progress_line,
 )
 from airflow_provider_oracle_tasks.validation import flag
-from airflow_provider_oracle_tasks.waiting import poll_until
+from airflow_provider_oracle_tasks.waiting.progress import poll_until
 
 JOB_NAME_XCOM = "job_name"
 DEFER_TIMEOUT_MARGIN = 120.0

@@ -34,8 +34,24 @@ from airflow.sdk.exceptions import (
 )
 
 from airflow_provider_oracle_tasks import validation
+from airflow_provider_oracle_tasks.hooks import task_manager_hook
 from airflow_provider_oracle_tasks.validation import flag, oracle_identifier
-from airflow_provider_oracle_tasks.waiting import (
+from airflow_provider_oracle_tasks.waiting.arguments import (
+    check_now,
+    is_late,
+    optional_seconds,
+    rendered_int,
+    seconds,
+    stop_mode_or_none,
+    wait_failed,
+)
+from airflow_provider_oracle_tasks.waiting.deferral import (
+    StopsOnDeferralTimeout,
+    duration,
+    instance_status,
+    read_status,
+)
+from airflow_provider_oracle_tasks.waiting.progress import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_PROGRESS_LOG_INTERVAL,
     ProgressLog,
@@ -44,9 +60,9 @@ from airflow_provider_oracle_tasks.waiting import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_oracle_tasks.engine_api import SubmitResult
+    from airflow_provider_oracle_tasks.engine.api import SubmitResult
+    from airflow_provider_oracle_tasks.engine.status import InstanceStatus
     from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
-    from airflow_provider_oracle_tasks.status import InstanceStatus
 
 # DAG files import this module while they are parsed, again and again. The hook, engine_api,
 # status and the trigger import python-oracledb (~0.1 s), so they are imported where they are
@@ -60,56 +76,6 @@ OVER_STATES = frozenset({"STOPPING", "SUCCEEDED", "FAILED", "STOPPED", "MISSING"
 _DIGITS = re.compile(r"^\s*[0-9]+\s*$")
 
 
-# --- argument helpers --------------------------------------------------------------------------
-
-
-def is_late(value: Any) -> bool:
-    """True for a value only known at run time (Jinja template, XComArg): checked in execute."""
-    if isinstance(value, str):
-        return "{{" in value or "{%" in value
-    if isinstance(value, Mapping):
-        return any(is_late(item) for item in value.values())
-    if isinstance(value, list | tuple):
-        return any(is_late(item) for item in value)
-    return not isinstance(value, bool | int | float | type(None))
-
-
-def rendered_int(value: Any, argument: str, check: Callable[[Any, str], Any]) -> Any:
-    """Apply ``check``; a rendered template is text, so digits-only text counts as its number."""
-    if isinstance(value, str) and _DIGITS.match(value):
-        value = int(value)
-    return check(value, argument)
-
-
-def check_now(value: Any, argument: str, check: Callable[[Any, str], Any]) -> None:
-    """At DAG parse time: check a value unless it is templated or an XComArg."""
-    if not is_late(value):
-        check(value, argument)
-
-
-def stop_mode_or_none(value: Any, argument: str) -> str | None:
-    return None if value is None else validation.stop_mode(value, argument)
-
-
-def optional_seconds(value: Any, argument: str) -> float | None:
-    """Like :func:`seconds`; None means "no limit"."""
-    return None if value is None else seconds(value, argument)
-
-
-def seconds(value: Any, argument: str) -> float:
-    """A duration as float seconds (int, float or timedelta), >= 0."""
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < float("inf"):
-        raise ValueError(f"{argument}={value!r} must be a number of seconds >= 0 or a timedelta.")
-    return float(value)
-
-
-def wait_failed(event: Mapping[str, Any]) -> str:
-    """The task-log message of a trigger's ``error`` event (it carries the ORA/DPY code)."""
-    return f"Waiting for instance {event.get('instance_id')} failed: {event.get('message')}"
-
-
 def run_key(context: Context) -> str:
     """``dag_id/run_id/task_id/map_index`` of the running task instance (hashed beyond 512 chars)."""
     ti = context["ti"]
@@ -118,27 +84,6 @@ def run_key(context: Context) -> str:
         return key
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
     return f"{key[: MAX_RUN_KEY - len(digest) - 1]}#{digest}"
-
-
-def task_manager_hook(conn_id: str) -> OracleTaskManagerHook:
-    """The sync hook, imported on first use (see the note on imports above)."""
-    from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
-
-    return OracleTaskManagerHook(oracle_conn_id=conn_id)
-
-
-def instance_status(data: Mapping[str, Any]) -> InstanceStatus:
-    """An InstanceStatus from a trigger event's ``to_dict()``."""
-    from airflow_provider_oracle_tasks.status import InstanceStatus
-
-    return InstanceStatus.from_dict(data)
-
-
-def duration(value: float) -> str:
-    """``4 min 05 s`` (status.format_duration, imported on first use)."""
-    from airflow_provider_oracle_tasks.status import format_duration
-
-    return format_duration(value)
 
 
 def _check_tasks(tasks: Any, from_definitions: bool) -> list[Any]:
@@ -152,7 +97,7 @@ def _check_tasks(tasks: Any, from_definitions: bool) -> list[Any]:
         return []
     items = tasks
     if isinstance(tasks, list | tuple) and not all(isinstance(task, str | Mapping) for task in tasks):
-        from airflow_provider_oracle_tasks.engine_api import TaskSpec
+        from airflow_provider_oracle_tasks.engine.api import TaskSpec
 
         items = [task.to_dict() if isinstance(task, TaskSpec) else task for task in tasks]
     return validation.task_list(items, "tasks")
@@ -339,7 +284,7 @@ class _InstanceControl(BaseOperator):
         A throttle or start task that runs after its batch already ended (a fast batch, an
         Airflow retry) has nothing left to act on; the waiting task reports the outcome.
         """
-        from airflow_provider_oracle_tasks.engine_errors import InvalidStateError
+        from airflow_provider_oracle_tasks.engine.errors import InvalidStateError
 
         try:
             call()
@@ -435,54 +380,6 @@ class OracleTaskManagerRetryOperator(_InstanceControl):
         self._hook().retry_failed(instance, threads)
         self.log.info("Retrying the failed tasks of instance %s", instance)
         return instance
-
-
-# --- waiting -----------------------------------------------------------------------------------
-
-
-def read_status(hook: OracleTaskManagerHook, instance_id: int, logger: Any) -> InstanceStatus:
-    """One status read from a worker, transient errors retried with backoff."""
-    from airflow_provider_oracle_tasks.hooks.transient import retry
-
-    what = f"status of instance {instance_id}"
-    return retry(lambda: hook.instance_status(instance_id), log=logger, what=what)
-
-
-class StopsOnDeferralTimeout(BaseOperator):
-    """Mixin: stop the awaited instance when Airflow's trigger timeout fails the deferred task.
-
-    On that timeout the scheduler resumes the task with ``__fail__`` and Airflow raises
-    ``TaskDeferralTimeout`` without calling ``on_kill``; this hook in ``resume_execution`` is
-    the only place a worker sees it. Placed before BaseOperator in the MRO, so a sensor's own
-    conversion to ``AirflowSensorTimeout`` (and soft_fail) still applies afterwards.
-    """
-
-    on_kill_mode: str | None
-    oracle_conn_id: str
-
-    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
-        try:
-            return super().resume_execution(next_method, next_kwargs, context)
-        except TaskDeferralTimeout as exc:
-            self.stop_for_timeout(self.awaited_instance(context))
-            self.deferral_timed_out(exc)
-            raise
-
-    def awaited_instance(self, context: Context) -> int | None:
-        """The instance this task waits for; every subclass (Run operator, sensor) overrides it.
-
-        Not an abc.abstractmethod: BaseOperator's metaclass does not combine with ABCMeta.
-        """
-        raise NotImplementedError(f"{type(self).__name__} must say which instance it awaits")
-
-    def deferral_timed_out(self, exc: TaskDeferralTimeout) -> None:
-        """Raise the task's own timeout outcome; the default keeps Airflow's exception."""
-
-    def stop_for_timeout(self, instance_id: int | None) -> None:
-        if instance_id is None or self.on_kill_mode is None:
-            return
-        task_manager_hook(self.oracle_conn_id).stop(instance_id, self.on_kill_mode)
-        self.log.warning("Timed out: stopped instance %s (%s)", instance_id, self.on_kill_mode)
 
 
 class OracleTaskManagerRunOperator(_BatchArguments, StopsOnDeferralTimeout):

@@ -1,0 +1,1 @@
+"""Airflow sensors (public import paths): poke once, then defer to a trigger."""

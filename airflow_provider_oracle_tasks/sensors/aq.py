@@ -26,8 +26,10 @@ from airflow.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
 
-from airflow_provider_oracle_tasks import aq_messages, validation
-from airflow_provider_oracle_tasks.operators.aq import aq_hook, open_queue
+from airflow_provider_oracle_tasks import validation
+from airflow_provider_oracle_tasks.aq import messages as aq_messages
+from airflow_provider_oracle_tasks.aq.queues import open_queue
+from airflow_provider_oracle_tasks.hooks import task_manager_hook as aq_hook
 
 DEFAULT_POKE_INTERVAL = 60.0
 DEFAULT_WAIT_SECONDS = 30.0

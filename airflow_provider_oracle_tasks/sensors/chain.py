@@ -17,8 +17,8 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 
-from airflow_provider_oracle_tasks.chain_conditions import step_name
-from airflow_provider_oracle_tasks.chain_status import (
+from airflow_provider_oracle_tasks.chains.conditions import step_name
+from airflow_provider_oracle_tasks.chains.status import (
     DEFAULT_STALL_GRACE,
     MISSING,
     STALLED,
@@ -28,8 +28,8 @@ from airflow_provider_oracle_tasks.chain_status import (
     JobQuery,
     read_jobs,
 )
+from airflow_provider_oracle_tasks.db.transient import retry
 from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
-from airflow_provider_oracle_tasks.hooks.transient import retry
 from airflow_provider_oracle_tasks.triggers.chain import (
     DEFAULT_POLL_INTERVAL,
     OracleSchedulerChainTrigger,

@@ -18,26 +18,28 @@ from airflow.sdk.exceptions import (
 )
 
 from airflow_provider_oracle_tasks import validation
-from airflow_provider_oracle_tasks.operators.task_manager import (
-    StopsOnDeferralTimeout,
+from airflow_provider_oracle_tasks.hooks import task_manager_hook
+from airflow_provider_oracle_tasks.waiting.arguments import (
     check_now,
-    instance_status,
-    read_status,
     rendered_int,
     seconds,
     stop_mode_or_none,
-    task_manager_hook,
     wait_failed,
 )
-from airflow_provider_oracle_tasks.waiting import (
+from airflow_provider_oracle_tasks.waiting.deferral import (
+    StopsOnDeferralTimeout,
+    instance_status,
+    read_status,
+)
+from airflow_provider_oracle_tasks.waiting.progress import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_PROGRESS_LOG_INTERVAL,
     ProgressLog,
 )
 
 if TYPE_CHECKING:
+    from airflow_provider_oracle_tasks.engine.status import InstanceStatus
     from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
-    from airflow_provider_oracle_tasks.status import InstanceStatus
 
 
 class OracleTaskManagerInstanceSensor(BaseSensorOperator, StopsOnDeferralTimeout):

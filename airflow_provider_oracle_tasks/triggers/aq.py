@@ -29,9 +29,9 @@ from typing import Any
 import oracledb
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
-from airflow_provider_oracle_tasks import aq_messages
-from airflow_provider_oracle_tasks.hooks.async_connection import dedicated_connection
-from airflow_provider_oracle_tasks.hooks.transient import (
+from airflow_provider_oracle_tasks.aq import messages as aq_messages
+from airflow_provider_oracle_tasks.db.async_connection import dedicated_connection
+from airflow_provider_oracle_tasks.db.transient import (
     DEFAULT_ATTEMPTS,
     DEFAULT_BASE_DELAY,
     DEFAULT_MAX_DELAY,

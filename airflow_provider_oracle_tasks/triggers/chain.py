@@ -1,9 +1,9 @@
 """The trigger that waits for a Scheduler chain job to end, stall or vanish.
 
 It does no database work of its own while waiting: it subscribes its job to the connection id's
-shared :class:`~airflow_provider_oracle_tasks.triggers.chain_watcher.ChainJobWatcher` (one batched
+shared :class:`~airflow_provider_oracle_tasks.triggers._chain_watcher.ChainJobWatcher` (one batched
 read per interval for every chain job of that id in the triggerer process) and feeds the readings
-to a :class:`~airflow_provider_oracle_tasks.chain_status.ChainTracker`. It fires exactly once:
+to a :class:`~airflow_provider_oracle_tasks.chains.status.ChainTracker`. It fires exactly once:
 
 * ``{"status": "finished", "run": ChainRun.to_dict()}`` - the run's ``state`` is SUCCEEDED,
   FAILED, STOPPED, STALLED or MISSING; the task decides what each means;
@@ -25,17 +25,17 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_oracle_tasks.chain_jobs import stop_job_async
-from airflow_provider_oracle_tasks.chain_status import (
+from airflow_provider_oracle_tasks.chains.jobs import stop_job_async
+from airflow_provider_oracle_tasks.chains.status import (
     DEFAULT_MISSING_GRACE,
     DEFAULT_STALL_GRACE,
     ChainRun,
     ChainTracker,
     JobQuery,
 )
-from airflow_provider_oracle_tasks.hooks.async_connection import oracle_async_connection
-from airflow_provider_oracle_tasks.hooks.transient import retry_async
-from airflow_provider_oracle_tasks.triggers.chain_watcher import ReadProblem, shared_chain_watchers
+from airflow_provider_oracle_tasks.db.async_connection import oracle_async_connection
+from airflow_provider_oracle_tasks.db.transient import retry_async
+from airflow_provider_oracle_tasks.triggers._chain_watcher import ReadProblem, shared_chain_watchers
 
 DEFAULT_POLL_INTERVAL = 30.0
 HEARTBEAT_SECONDS = 600.0

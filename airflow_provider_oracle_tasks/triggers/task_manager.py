@@ -1,7 +1,7 @@
 """The trigger that waits for an engine instance to finish, for the Run operator and the sensor.
 
 The trigger does no database work of its own: it subscribes to the connection id's shared
-:class:`~airflow_provider_oracle_tasks.triggers.instance_watcher.InstanceWatcher` (one status
+:class:`~airflow_provider_oracle_tasks.triggers._instance_watcher.InstanceWatcher` (one status
 poller and one completion listener for every trigger of that id in the triggerer process) and
 turns the readings of its instance into exactly one :class:`TriggerEvent`:
 
@@ -25,12 +25,12 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_oracle_tasks import validation
-from airflow_provider_oracle_tasks.engine_errors import from_db_error
-from airflow_provider_oracle_tasks.hooks.async_connection import oracle_async_connection
-from airflow_provider_oracle_tasks.hooks.transient import retry_async
-from airflow_provider_oracle_tasks.status import InstanceStatus
-from airflow_provider_oracle_tasks.triggers.instance_watcher import ReadProblem, shared_watchers
-from airflow_provider_oracle_tasks.waiting import (
+from airflow_provider_oracle_tasks.db.async_connection import oracle_async_connection
+from airflow_provider_oracle_tasks.db.transient import retry_async
+from airflow_provider_oracle_tasks.engine.errors import from_db_error
+from airflow_provider_oracle_tasks.engine.status import InstanceStatus
+from airflow_provider_oracle_tasks.triggers._instance_watcher import ReadProblem, shared_watchers
+from airflow_provider_oracle_tasks.waiting.progress import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_PROGRESS_LOG_INTERVAL,
     ProgressLog,

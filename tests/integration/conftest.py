@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from airflow_provider_oracle_tasks import installer
-from airflow_provider_oracle_tasks.script_runner import run_script, sql_root
+from airflow_provider_oracle_tasks.install import installer
+from airflow_provider_oracle_tasks.install.script_runner import run_script, sql_root
 
 T = TypeVar("T")
 

@@ -18,11 +18,8 @@ import oracledb
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
-from airflow_provider_oracle_tasks.operators.aq import (
-    OracleAQCreateQueueOperator,
-    OracleAQEnqueueOperator,
-    major_version,
-)
+from airflow_provider_oracle_tasks.aq.queues import major_version
+from airflow_provider_oracle_tasks.operators.aq import OracleAQCreateQueueOperator, OracleAQEnqueueOperator
 from airflow_provider_oracle_tasks.sensors.aq import OracleAQEventSensor
 from airflow_provider_oracle_tasks.triggers.aq import OracleAQEventTrigger, OracleAQMessageTrigger
 

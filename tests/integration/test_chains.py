@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_oracle_tasks.chain_jobs import job_name_for, run_chain, stop_job
-from airflow_provider_oracle_tasks.chain_privileges import check_chain_privileges
-from airflow_provider_oracle_tasks.chain_spec import Chain, ChainSpec
-from airflow_provider_oracle_tasks.chain_status import ChainRun, ChainTracker, JobQuery, read_jobs
-from airflow_provider_oracle_tasks.chain_sync import program_marker, sync_chain
+from airflow_provider_oracle_tasks.chains.jobs import job_name_for, run_chain, stop_job
+from airflow_provider_oracle_tasks.chains.privileges import check_chain_privileges
+from airflow_provider_oracle_tasks.chains.spec import Chain, ChainSpec
+from airflow_provider_oracle_tasks.chains.status import ChainRun, ChainTracker, JobQuery, read_jobs
+from airflow_provider_oracle_tasks.chains.sync import program_marker, sync_chain
 from airflow_provider_oracle_tasks.operators.chain import OracleSchedulerChainOperator
 
 from .conftest import DSN, PASSWORD, USER, wait_for

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_oracle_tasks import cli, installer
+from airflow_provider_oracle_tasks.cli import main as cli
 from airflow_provider_oracle_tasks.errors import MissingPrivilegesError, SchemaVersionError
+from airflow_provider_oracle_tasks.install import installer
 
 from .conftest import DSN
 

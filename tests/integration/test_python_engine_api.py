@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_oracle_tasks import engine_api, status, status_view
-from airflow_provider_oracle_tasks.engine_errors import InvalidStateError, UnknownInstanceError
+from airflow_provider_oracle_tasks.cli import status_view
+from airflow_provider_oracle_tasks.engine import api as engine_api
+from airflow_provider_oracle_tasks.engine import status
+from airflow_provider_oracle_tasks.engine.errors import InvalidStateError, UnknownInstanceError
 
 from .engine_support import FAIL, NOOP, Engine, open_engine
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_oracle_tasks import aq_messages
+from airflow_provider_oracle_tasks.aq import messages as aq_messages
 from airflow_provider_oracle_tasks.operators.aq import (
     AQSetupError,
     OracleAQCreateQueueOperator,

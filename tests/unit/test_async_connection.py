@@ -21,14 +21,14 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 from oracledb import errors as ora_errors
 
-from airflow_provider_oracle_tasks.hooks import async_connection
-from airflow_provider_oracle_tasks.hooks.async_connection import (
+from airflow_provider_oracle_tasks.db import async_connection
+from airflow_provider_oracle_tasks.db.async_connection import (
     AsyncOraclePools,
     PoolSlotTimeout,
     dedicated_connection,
     oracle_async_connection,
 )
-from airflow_provider_oracle_tasks.hooks.connection_params import ThickModeNotSupportedError
+from airflow_provider_oracle_tasks.db.connection_params import ThickModeNotSupportedError
 
 CONN_ID = "ora_test"
 

@@ -16,9 +16,9 @@ import pytest
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferralTimeout, TaskDeferred
 
-from airflow_provider_oracle_tasks.chain_jobs import JOB_PREFIX, job_name_for, job_names_up_to
-from airflow_provider_oracle_tasks.chain_spec import Chain, ChainSpec, ChainSpecError
-from airflow_provider_oracle_tasks.chain_sync import (
+from airflow_provider_oracle_tasks.chains.jobs import JOB_PREFIX, job_name_for, job_names_up_to
+from airflow_provider_oracle_tasks.chains.spec import Chain, ChainSpec, ChainSpecError
+from airflow_provider_oracle_tasks.chains.sync import (
     INCOMPLETE,
     ChainConflictError,
     ChainSyncError,

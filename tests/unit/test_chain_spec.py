@@ -10,15 +10,15 @@ from datetime import timedelta
 
 import pytest
 
-from airflow_provider_oracle_tasks.chain_analysis import analyze, find_cycles
-from airflow_provider_oracle_tasks.chain_conditions import (
+from airflow_provider_oracle_tasks.chains.analysis import analyze, find_cycles
+from airflow_provider_oracle_tasks.chains.conditions import (
     ErrorCode,
     Not,
     evaluate,
     parse_action,
     parse_condition,
 )
-from airflow_provider_oracle_tasks.chain_spec import (
+from airflow_provider_oracle_tasks.chains.spec import (
     MARKER,
     Chain,
     ChainSpec,

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from airflow_provider_oracle_tasks.chain_privileges import parse_privilege_rows
-from airflow_provider_oracle_tasks.chain_status import (
+from airflow_provider_oracle_tasks.chains.privileges import parse_privilege_rows
+from airflow_provider_oracle_tasks.chains.status import (
     ChainRun,
     ChainTracker,
     DetailRow,

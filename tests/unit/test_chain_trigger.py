@@ -15,17 +15,17 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_oracle_tasks.chain_status import (
+from airflow_provider_oracle_tasks.chains.status import (
     DetailRow,
     JobQuery,
     JobReading,
     StepRow,
     read_jobs_async,
 )
-from airflow_provider_oracle_tasks.hooks.async_connection import close_all
+from airflow_provider_oracle_tasks.db.async_connection import close_all
 from airflow_provider_oracle_tasks.triggers import chain as chain_trigger
+from airflow_provider_oracle_tasks.triggers._chain_watcher import ChainWatcherRegistry, shared_chain_watchers
 from airflow_provider_oracle_tasks.triggers.chain import OracleSchedulerChainTrigger
-from airflow_provider_oracle_tasks.triggers.chain_watcher import ChainWatcherRegistry, shared_chain_watchers
 from tests.unit.chain_fakes import T0, JobState, static_status, status_answers
 from tests.unit.engine_fakes import AsyncFakeConnection, AsyncFakeDriver, EngineFakeConnection, patch_connect
 from tests.unit.fakes import db_error

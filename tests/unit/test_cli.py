@@ -6,7 +6,7 @@ import oracledb
 import pytest
 from oracledb.errors import _Error
 
-from airflow_provider_oracle_tasks import cli
+from airflow_provider_oracle_tasks.cli import main as cli
 from tests.unit.fakes import FakeConnection, db_error, installed
 
 

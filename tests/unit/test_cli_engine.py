@@ -11,7 +11,10 @@ import oracledb
 import pytest
 from rich.console import Console
 
-from airflow_provider_oracle_tasks import cli, cli_engine, status, status_view
+from airflow_provider_oracle_tasks.cli import engine_commands as cli_engine
+from airflow_provider_oracle_tasks.cli import main as cli
+from airflow_provider_oracle_tasks.cli import status_view
+from airflow_provider_oracle_tasks.engine import status
 from tests.unit.engine_fakes import (
     STARTED,
     STATUS_PATTERN,

@@ -15,7 +15,7 @@ import pytest
 from airflow.providers.oracle.hooks.oracle import OracleHook
 from airflow.sdk import Connection
 
-from airflow_provider_oracle_tasks.hooks.connection_params import (
+from airflow_provider_oracle_tasks.db.connection_params import (
     ASYNC_POOL_MAX_EXTRA,
     OracleConnectParams,
     ThickModeNotSupportedError,

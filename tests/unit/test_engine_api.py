@@ -11,11 +11,13 @@ from typing import Any
 import oracledb
 import pytest
 
-from airflow_provider_oracle_tasks import engine_api, engine_errors, validation
-from airflow_provider_oracle_tasks.engine_api import SubmitResult, TaskSpec
+from airflow_provider_oracle_tasks import validation
+from airflow_provider_oracle_tasks.engine import api as engine_api
+from airflow_provider_oracle_tasks.engine import errors as engine_errors
+from airflow_provider_oracle_tasks.engine.api import SubmitResult, TaskSpec
+from airflow_provider_oracle_tasks.engine.status import InstanceStatus
 from airflow_provider_oracle_tasks.errors import MissingPrivilegesError, OracleTasksError
 from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
-from airflow_provider_oracle_tasks.status import InstanceStatus
 from tests.unit.engine_fakes import (
     STATUS_PATTERN,
     EngineFakeConnection,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_oracle_tasks import installer
 from airflow_provider_oracle_tasks.errors import (
     MissingPrivilegesError,
     SchemaVersionError,
     WrongSchemaError,
 )
-from airflow_provider_oracle_tasks.script_runner import parse_script, sql_root
+from airflow_provider_oracle_tasks.install import installer
+from airflow_provider_oracle_tasks.install.script_runner import parse_script, sql_root
 from tests.unit.fakes import FakeConnection, db_error, installed
 
 PREFLIGHT = r"procedure check_sys_priv"

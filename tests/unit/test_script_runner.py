@@ -15,7 +15,7 @@ import oracledb
 import pytest
 from oracledb import errors as oracledb_errors
 
-from airflow_provider_oracle_tasks.script_runner import (
+from airflow_provider_oracle_tasks.install.script_runner import (
     Command,
     RunResult,
     ScriptError,

@@ -10,8 +10,11 @@ from pathlib import Path
 import oracledb
 import pytest
 
-from airflow_provider_oracle_tasks import engine_api, status, status_view
-from airflow_provider_oracle_tasks.status import InstanceStatus, TaskProblem
+from airflow_provider_oracle_tasks.cli import status_view
+from airflow_provider_oracle_tasks.db import binds
+from airflow_provider_oracle_tasks.engine import api as engine_api
+from airflow_provider_oracle_tasks.engine import status
+from airflow_provider_oracle_tasks.engine.status import InstanceStatus, TaskProblem
 from tests.unit.engine_fakes import (
     STATUS_PATTERN,
     AsyncFakeConnection,
@@ -248,9 +251,9 @@ def test_format_duration(seconds: float, text: str) -> None:
 
 
 def test_first_line_skips_blank_lines_and_cuts_long_ones() -> None:
-    assert status.first_line("\n  \nORA-1: x\nORA-06512") == "ORA-1: x"
-    assert status.first_line(None) == ""
-    assert len(status.first_line("x" * 2000)) == 500
+    assert binds.first_line("\n  \nORA-1: x\nORA-06512") == "ORA-1: x"
+    assert binds.first_line(None) == ""
+    assert len(binds.first_line("x" * 2000)) == 500
 
 
 # --- the read ---------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ from airflow.sdk.exceptions import (
     TaskDeferred,
 )
 
-from airflow_provider_oracle_tasks.engine_errors import InvalidStateError
+from airflow_provider_oracle_tasks.engine.errors import InvalidStateError
+from airflow_provider_oracle_tasks.engine.status import InstanceStatus, parse_statuses
 from airflow_provider_oracle_tasks.operators import task_manager as operators
 from airflow_provider_oracle_tasks.operators.task_manager import (
     OracleTaskManagerCreateInstanceOperator,
@@ -32,7 +33,6 @@ from airflow_provider_oracle_tasks.operators.task_manager import (
     OracleTaskManagerStopOperator,
     run_key,
 )
-from airflow_provider_oracle_tasks.status import InstanceStatus, parse_statuses
 from airflow_provider_oracle_tasks.triggers.task_manager import OracleTaskManagerInstanceTrigger
 from tests.unit.engine_fakes import (
     EngineFakeConnection,
@@ -312,7 +312,7 @@ def test_a_refusal_while_running_is_still_an_error(db: EngineFakeConnection) -> 
 
 
 def test_engine_refusal_reaches_the_task_as_its_error_class(db: EngineFakeConnection) -> None:
-    from airflow_provider_oracle_tasks.engine_errors import UnknownInstanceError
+    from airflow_provider_oracle_tasks.engine.errors import UnknownInstanceError
 
     db.on("callproc otask.retry_failed", db_error("ORA-20100: OTASK.RETRY_FAILED: no instance 42"))
     with pytest.raises(UnknownInstanceError, match=r"ORA-20100: OTASK\.RETRY_FAILED: no instance 42"):
@@ -540,7 +540,7 @@ def test_operator_module_exports_the_documented_names() -> None:
 
 
 def test_the_run_key_limit_matches_the_engine_api() -> None:
-    from airflow_provider_oracle_tasks import engine_api
+    from airflow_provider_oracle_tasks.engine import api as engine_api
 
     assert operators.MAX_RUN_KEY == engine_api.MAX_RUN_KEY
 

@@ -16,9 +16,9 @@ from airflow.sdk.exceptions import (
     TaskDeferred,
 )
 
+from airflow_provider_oracle_tasks.engine.status import InstanceStatus, parse_statuses
 from airflow_provider_oracle_tasks.operators.task_manager import OracleTaskManagerCreateInstanceOperator
 from airflow_provider_oracle_tasks.sensors.task_manager import OracleTaskManagerInstanceSensor
-from airflow_provider_oracle_tasks.status import InstanceStatus, parse_statuses
 from airflow_provider_oracle_tasks.triggers.task_manager import OracleTaskManagerInstanceTrigger
 from tests.unit.engine_fakes import (
     EngineFakeConnection,

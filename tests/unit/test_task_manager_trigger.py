@@ -20,8 +20,9 @@ import oracledb
 import pytest
 from oracledb import errors as ora_errors
 
-from airflow_provider_oracle_tasks.triggers import instance_watcher, task_manager
-from airflow_provider_oracle_tasks.triggers.instance_watcher import (
+from airflow_provider_oracle_tasks.triggers import _instance_watcher as instance_watcher
+from airflow_provider_oracle_tasks.triggers import task_manager
+from airflow_provider_oracle_tasks.triggers._instance_watcher import (
     CompletionListener,
     InstanceWatcher,
     WatcherRegistry,
@@ -429,7 +430,7 @@ async def test_on_kill_stops_the_instance_in_the_configured_mode(
 
 
 async def test_on_kill_maps_engine_errors() -> None:
-    from airflow_provider_oracle_tasks.engine_errors import UnknownInstanceError
+    from airflow_provider_oracle_tasks.engine.errors import UnknownInstanceError
 
     connection = EngineFakeConnection().on("otask.stop", db_error("ORA-20100: OTASK.STOP: no instance 42"))
     driver = AsyncFakeDriver(connection)
@@ -498,7 +499,7 @@ class FakeClock:
 
 
 def test_progress_is_logged_on_change_at_most_once_per_interval_plus_heartbeat_and_end() -> None:
-    from airflow_provider_oracle_tasks.status import InstanceStatus, parse_statuses
+    from airflow_provider_oracle_tasks.engine.status import InstanceStatus, parse_statuses
 
     def status(state: str, done: int) -> InstanceStatus:
         row = status_row(1, state, counts={"SUCCEEDED": done, "READY": 10 - done})

@@ -17,7 +17,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowNotFoundException
 from oracledb import errors as ora_errors
 
-from airflow_provider_oracle_tasks.hooks.transient import (
+from airflow_provider_oracle_tasks.db.transient import (
     TRANSIENT_CODES,
     backoff_delay,
     describe_db_error,

@@ -19,8 +19,8 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from airflow_provider_oracle_tasks.chain_conditions import step_name
-from airflow_provider_oracle_tasks.hooks.transient import error_codes
+from airflow_provider_oracle_tasks.chains.conditions import step_name
+from airflow_provider_oracle_tasks.db.transient import error_codes
 
 JOB_PREFIX = "OTASK_CH_"
 NOT_RUNNING_CODES = frozenset({"ORA-27366", "ORA-27475", "ORA-27476"})

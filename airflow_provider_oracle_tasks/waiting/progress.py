@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 if TYPE_CHECKING:
-    from airflow_provider_oracle_tasks.status import InstanceStatus
+    from airflow_provider_oracle_tasks.engine.status import InstanceStatus
 
 T = TypeVar("T")
 

@@ -1,6 +1,6 @@
 """What ``oracle-tasks status`` shows: rich tables of one instance or a taskspace, and ``--watch``.
 
-The numbers come from :mod:`~airflow_provider_oracle_tasks.status` (the same batched read the
+The numbers come from :mod:`~airflow_provider_oracle_tasks.engine.status` (the same batched read the
 triggers use); this module adds the two things only a person watching needs, the running tasks
 and the latest errors of one instance, and draws everything with rich.
 """
@@ -20,8 +20,9 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from airflow_provider_oracle_tasks import status, validation
-from airflow_provider_oracle_tasks.status import InstanceStatus, TaskProblem, format_duration
+from airflow_provider_oracle_tasks import validation
+from airflow_provider_oracle_tasks.engine import status
+from airflow_provider_oracle_tasks.engine.status import InstanceStatus, TaskProblem, format_duration
 
 T = TypeVar("T")
 

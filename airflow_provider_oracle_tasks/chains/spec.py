@@ -50,8 +50,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from airflow_provider_oracle_tasks.chain_analysis import Analysis, analyze, find_cycles, fires_at_start
-from airflow_provider_oracle_tasks.chain_conditions import (
+from airflow_provider_oracle_tasks.chains.analysis import Analysis, analyze, find_cycles, fires_at_start
+from airflow_provider_oracle_tasks.chains.conditions import (
     TRUE,
     AllOf,
     ChainSpecError,

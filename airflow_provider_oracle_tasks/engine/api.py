@@ -12,7 +12,7 @@ round trip. The package's transaction contract (``sql/engine/otask.pks``) is kep
 * :func:`submit_batch` is the building sequence done right: create, add the tasks only if the
   instance is new, one commit.
 
-Errors: ORA-20100..20199 become :mod:`~airflow_provider_oracle_tasks.engine_errors` classes;
+Errors: ORA-20100..20199 become :mod:`~airflow_provider_oracle_tasks.engine.errors` classes;
 any other database error is re-raised unchanged (so retry logic still sees the driver's error)
 with a note that names the entry point and the fix from :func:`describe_db_error`.
 """
@@ -28,8 +28,8 @@ from typing import Any
 import oracledb
 
 from airflow_provider_oracle_tasks import validation
-from airflow_provider_oracle_tasks.engine_errors import from_db_error
-from airflow_provider_oracle_tasks.hooks.transient import describe_db_error
+from airflow_provider_oracle_tasks.db.transient import describe_db_error
+from airflow_provider_oracle_tasks.engine.errors import from_db_error
 
 MAX_RUN_KEY = 512  # OTASK_INSTANCES.RUN_KEY varchar2(512)
 MAX_AIRFLOW_ID = 250  # OTASK_INSTANCES.DAG_ID / RUN_ID / AIRFLOW_TASK_ID varchar2(250)

@@ -17,7 +17,12 @@ from airflow_provider_oracle_tasks.errors import (
     SchemaVersionError,
     WrongSchemaError,
 )
-from airflow_provider_oracle_tasks.script_runner import ScriptError, run_script, script_defines, sql_root
+from airflow_provider_oracle_tasks.install.script_runner import (
+    ScriptError,
+    run_script,
+    script_defines,
+    sql_root,
+)
 
 INSTALL_SCRIPT = "install.sql"
 UNINSTALL_SCRIPT = "uninstall.sql"

@@ -1,7 +1,7 @@
 """The DBA commands of ``oracle-tasks`` that act on instances: status, threads, stop, retry, purge.
 
 ``cli.py`` parses the arguments and opens the connection; each function here validates, makes
-one engine call through :mod:`~airflow_provider_oracle_tasks.engine_api` (or the batched status
+one engine call through :mod:`~airflow_provider_oracle_tasks.engine.api` (or the batched status
 read) and prints what happened. Exit codes are the ones documented in ``cli.py``.
 """
 
@@ -14,9 +14,12 @@ from typing import Any
 
 from rich.console import Console
 
-from airflow_provider_oracle_tasks import engine_api, status, status_view, validation
-from airflow_provider_oracle_tasks.cli import EXIT_INSTANCE_FAILED, EXIT_INTERRUPTED, EXIT_OK
-from airflow_provider_oracle_tasks.engine_errors import UnknownInstanceError
+from airflow_provider_oracle_tasks import validation
+from airflow_provider_oracle_tasks.cli import status_view
+from airflow_provider_oracle_tasks.cli.exit_codes import EXIT_INSTANCE_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from airflow_provider_oracle_tasks.engine import api as engine_api
+from airflow_provider_oracle_tasks.engine import status
+from airflow_provider_oracle_tasks.engine.errors import UnknownInstanceError
 
 
 def make_console() -> Console:

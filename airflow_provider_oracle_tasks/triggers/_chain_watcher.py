@@ -2,15 +2,15 @@
 
 Each :class:`~airflow_provider_oracle_tasks.triggers.chain.OracleSchedulerChainTrigger` subscribes
 its job here instead of querying on its own. Per tick the poller reads all due jobs of the
-connection id with ONE batched read (:func:`~airflow_provider_oracle_tasks.chain_status.read_jobs_async`:
+connection id with ONE batched read (:func:`~airflow_provider_oracle_tasks.chains.status.read_jobs_async`:
 three statements, whatever the number of jobs) on one session of the shared pool
-(:mod:`~airflow_provider_oracle_tasks.hooks.async_connection`), and hands each subscriber the
+(:mod:`~airflow_provider_oracle_tasks.db.async_connection`), and hands each subscriber the
 reading of its job. The tick is the shortest poll interval of the subscribers; a job with a
 longer interval is read on the ticks where its own interval has passed.
 
 The polling itself (batching, transient retry, :class:`ReadProblem`, subscribe/unsubscribe that
 never await, stop with the last subscriber) is the
-:class:`~airflow_provider_oracle_tasks.triggers.shared_poller.SharedPoller` that the instance
+:class:`~airflow_provider_oracle_tasks.triggers._shared_poller.SharedPoller` that the instance
 watcher uses too; this module says what a chain job read is.
 """
 
@@ -21,14 +21,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_oracle_tasks.chain_status import JobQuery, JobReading, read_jobs_async
-from airflow_provider_oracle_tasks.hooks.async_connection import oracle_async_connection
-from airflow_provider_oracle_tasks.hooks.transient import (
+from airflow_provider_oracle_tasks.chains.status import JobQuery, JobReading, read_jobs_async
+from airflow_provider_oracle_tasks.db.async_connection import oracle_async_connection
+from airflow_provider_oracle_tasks.db.transient import (
     DEFAULT_ATTEMPTS,
     DEFAULT_BASE_DELAY,
     DEFAULT_MAX_DELAY,
 )
-from airflow_provider_oracle_tasks.triggers.shared_poller import (
+from airflow_provider_oracle_tasks.triggers._shared_poller import (
     MIN_POLL_INTERVAL,
     PollerRegistry,
     PollerStats,

@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import oracledb
-
 from airflow_provider_oracle_tasks import validation
+from airflow_provider_oracle_tasks.db.binds import first_line, json_bind
 
 TASK_STATES = ("WAITING", "READY", "RUNNING", "SUCCEEDED", "FAILED", "SKIPPED", "STOPPED")
 INSTANCE_STATES = ("CREATED", "RUNNING", "STOPPING", "SUCCEEDED", "FAILED", "STOPPED")
@@ -38,7 +37,6 @@ FINISHED_STATES = frozenset({"SUCCEEDED", "FAILED", "STOPPED", MISSING})
 DONE_TASK_STATES = ("SUCCEEDED", "FAILED", "SKIPPED", "STOPPED")
 MAX_FAILED_TASKS = 10
 """Failed tasks fetched per instance (the literal in FAILED_TASKS_SQL); the rest are counted."""
-_SQL_VARCHAR_BYTES = 4000  # above this, a JSON list bind goes as a CLOB (SQL VARCHAR2 limit)
 _MESSAGE_CHARS = 500
 
 WATCHDOG_SQL = """\
@@ -352,15 +350,6 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def first_line(message: str | None, limit: int = _MESSAGE_CHARS) -> str:
-    """The first non-empty line of an error stack, cut to ``limit`` characters ("" if none)."""
-    for line in (message or "").splitlines():
-        if line.strip():
-            text = line.strip()
-            return text if len(text) <= limit else text[: limit - 3] + "..."
-    return ""
-
-
 def parse_failed_rows(rows: Iterable[Sequence[Any]]) -> dict[int, list[TaskProblem]]:
     """FAILED_TASKS_SQL rows grouped by instance, in the order fetched (first failures first)."""
     result: dict[int, list[TaskProblem]] = {}
@@ -418,16 +407,6 @@ def parse_statuses(
 
 
 # --- the reads ------------------------------------------------------------------------------
-
-
-def json_bind(cursor: Any, text: str) -> Any:
-    """A JSON list bind (ids here, jobs in :mod:`~airflow_provider_oracle_tasks.chain_status`): up
-    to 4000 bytes as text, a longer one as a CLOB (a VARCHAR2 bind is limited to 4000 bytes in SQL)."""
-    if len(text.encode("utf-8")) <= _SQL_VARCHAR_BYTES:
-        return text
-    variable = cursor.var(oracledb.DB_TYPE_CLOB)
-    variable.setvalue(0, text)
-    return variable
 
 
 def fetch_statuses(connection: Any, ids: Iterable[int]) -> dict[int, InstanceStatus]:

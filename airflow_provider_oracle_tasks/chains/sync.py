@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_oracle_tasks.chain_spec import (
+from airflow_provider_oracle_tasks.chains.spec import (
     MARKER,
     ChainSpec,
     EventStep,
@@ -46,8 +46,8 @@ from airflow_provider_oracle_tasks.chain_spec import (
     ProgramStep,
     Step,
 )
+from airflow_provider_oracle_tasks.db.transient import describe_db_error, error_codes
 from airflow_provider_oracle_tasks.errors import OracleTasksError
-from airflow_provider_oracle_tasks.hooks.transient import describe_db_error, error_codes
 
 INCOMPLETE = f"{MARKER}incomplete"
 """Comments of a chain whose definition is being written (or was left half-written)."""

@@ -55,13 +55,13 @@ from dataclasses import dataclass, field
 import oracledb
 from airflow.sdk import BaseHook
 
-from airflow_provider_oracle_tasks.hooks.connection_params import (
+from airflow_provider_oracle_tasks.db.connection_params import (
     ASYNC_POOL_MAX_EXTRA,
     OracleConnectParams,
     ThickModeNotSupportedError,
     build_connect_params,
 )
-from airflow_provider_oracle_tasks.hooks.transient import (
+from airflow_provider_oracle_tasks.db.transient import (
     DEFAULT_ATTEMPTS,
     DEFAULT_BASE_DELAY,
     DEFAULT_MAX_DELAY,

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow_provider_oracle_tasks.status import first_line, json_bind
+from airflow_provider_oracle_tasks.db.binds import first_line, json_bind
 
 RUNNING = "RUNNING"
 STALLED = "STALLED"

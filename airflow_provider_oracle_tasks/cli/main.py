@@ -18,7 +18,18 @@ from contextlib import contextmanager
 from typing import Any
 
 from airflow_provider_oracle_tasks import __version__
-from airflow_provider_oracle_tasks.engine_errors import UnknownInstanceError
+from airflow_provider_oracle_tasks.cli.exit_codes import (
+    EXIT_CONNECT,
+    EXIT_ERROR,
+    EXIT_INSTANCE_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PRIVILEGES,
+    EXIT_UNKNOWN_INSTANCE,
+    EXIT_USAGE,
+    EXIT_VERSION,
+)
+from airflow_provider_oracle_tasks.engine.errors import UnknownInstanceError
 from airflow_provider_oracle_tasks.errors import (
     ConnectionProblem,
     MissingPrivilegesError,
@@ -28,10 +39,19 @@ from airflow_provider_oracle_tasks.errors import (
 )
 from airflow_provider_oracle_tasks.validation import oracle_identifier
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PRIVILEGES, EXIT_VERSION, EXIT_CONNECT = 0, 1, 2, 3, 4, 5
-EXIT_UNKNOWN_INSTANCE = 6
-EXIT_INSTANCE_FAILED = 7
-EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT: scripts can tell "left" from "finished"
+__all__ = [
+    "EXIT_CONNECT",
+    "EXIT_ERROR",
+    "EXIT_INSTANCE_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_PRIVILEGES",
+    "EXIT_UNKNOWN_INSTANCE",
+    "EXIT_USAGE",
+    "EXIT_VERSION",
+    "main",
+]
+
 ENGINE_COMMANDS = ("status", "threads", "stop", "retry", "purge")
 DEFAULT_WATCH_SECONDS = 2.0
 PASSWORD_ENV = "ORACLE_TASKS_PASSWORD"
@@ -211,7 +231,7 @@ def _connect(args: argparse.Namespace) -> Iterator[Any]:
     else:
         import oracledb
 
-        from airflow_provider_oracle_tasks.hooks.transient import describe_db_error
+        from airflow_provider_oracle_tasks.db.transient import describe_db_error
 
         password = os.environ.get(PASSWORD_ENV)
         if password is None:
@@ -239,10 +259,10 @@ def _has_target(args: argparse.Namespace) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from airflow_provider_oracle_tasks import installer
+    from airflow_provider_oracle_tasks.install import installer
 
     if args.command in ENGINE_COMMANDS:
-        from airflow_provider_oracle_tasks import cli_engine
+        from airflow_provider_oracle_tasks.cli import engine_commands as cli_engine
 
         with _connect(args) as connection:
             return cli_engine.run(args, connection)
@@ -312,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--dsn needs --user")
     import oracledb
 
-    from airflow_provider_oracle_tasks.hooks.transient import describe_db_error
+    from airflow_provider_oracle_tasks.db.transient import describe_db_error
 
     # First match wins: subclasses (e.g. UnknownInstanceError) before their bases.
     exit_codes: tuple[tuple[type[Exception] | tuple[type[Exception], ...], int], ...] = (

@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from airflow_provider_oracle_tasks.chain_conditions import (
+from airflow_provider_oracle_tasks.chains.conditions import (
     Condition,
     End,
     Start,

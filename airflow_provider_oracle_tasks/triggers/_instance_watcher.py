@@ -6,9 +6,9 @@ every :class:`~airflow_provider_oracle_tasks.triggers.task_manager.OracleTaskMan
 of a connection id subscribes to ONE :class:`InstanceWatcher`, which runs two tasks:
 
 * the **poller** reads the status of every subscribed instance with one batched read
-  (:func:`~airflow_provider_oracle_tasks.status.fetch_statuses_async`: three statements whatever
+  (:func:`~airflow_provider_oracle_tasks.engine.status.fetch_statuses_async`: three statements whatever
   the number of ids, the engine's watchdog included) per tick, on one session of the shared pool
-  (:mod:`~airflow_provider_oracle_tasks.hooks.async_connection`), and hands each trigger its
+  (:mod:`~airflow_provider_oracle_tasks.db.async_connection`), and hands each trigger its
   instance's status. The tick is the shortest poll interval of the subscribers; an instance with
   a longer interval is read on the ticks where its own interval has passed, so triggers that
   subscribe at different moments still share one read per tick.
@@ -25,7 +25,7 @@ reaches the subscribers as a :class:`ReadProblem`, so a non-transient error (wit
 ends up in the task log of every waiting task. Subscribing and unsubscribing never await, so
 they are safe in ``finally`` blocks of cancelled triggers; the watcher stops its tasks when the
 last subscriber leaves and starts them again (after the old ones are gone) for the next one.
-The poller is the :class:`~airflow_provider_oracle_tasks.triggers.shared_poller.SharedPoller` that
+The poller is the :class:`~airflow_provider_oracle_tasks.triggers._shared_poller.SharedPoller` that
 the chain watcher uses too; the listener is what this module adds.
 """
 
@@ -41,8 +41,8 @@ from typing import Any
 import oracledb
 
 from airflow_provider_oracle_tasks import validation
-from airflow_provider_oracle_tasks.hooks.async_connection import dedicated_connection, oracle_async_connection
-from airflow_provider_oracle_tasks.hooks.transient import (
+from airflow_provider_oracle_tasks.db.async_connection import dedicated_connection, oracle_async_connection
+from airflow_provider_oracle_tasks.db.transient import (
     DEFAULT_ATTEMPTS,
     DEFAULT_BASE_DELAY,
     DEFAULT_MAX_DELAY,
@@ -50,8 +50,8 @@ from airflow_provider_oracle_tasks.hooks.transient import (
     describe_db_error,
     is_transient,
 )
-from airflow_provider_oracle_tasks.status import InstanceStatus, fetch_statuses_async
-from airflow_provider_oracle_tasks.triggers.shared_poller import (
+from airflow_provider_oracle_tasks.engine.status import InstanceStatus, fetch_statuses_async
+from airflow_provider_oracle_tasks.triggers._shared_poller import (
     MIN_POLL_INTERVAL,
     PollerRegistry,
     PollerStats,
@@ -59,7 +59,7 @@ from airflow_provider_oracle_tasks.triggers.shared_poller import (
     SharedPoller,
     settle,
 )
-from airflow_provider_oracle_tasks.triggers.shared_poller import Subscription as _Subscription
+from airflow_provider_oracle_tasks.triggers._shared_poller import Subscription as _Subscription
 
 __all__ = [
     "MIN_POLL_INTERVAL",
@@ -253,7 +253,7 @@ _FALLBACK_LOGGED: set[str] = set()
 class InstanceWatcher(SharedPoller[int, int, InstanceStatus, Subscription]):
     """The poller and the listener of one connection id on one event loop (see the module doc).
 
-    The polling is the :class:`~airflow_provider_oracle_tasks.triggers.shared_poller.SharedPoller`
+    The polling is the :class:`~airflow_provider_oracle_tasks.triggers._shared_poller.SharedPoller`
     that the chain watcher uses too; the listener runs next to it and wakes it (:meth:`notify`).
     """
 
