@@ -67,6 +67,8 @@ class Result:
     problems: tuple[ParseProblem, ...]
     findings: tuple[Finding, ...]
     summary: Mapping[str, Any]
+    schema: Mapping[str, Any]
+    """The catalog as sql/ leaves it: tables/views and columns, sequences, types, package members."""
 
     def for_file(self, file: str) -> tuple[list[ParseProblem], list[Finding]]:
         return [p for p in self.problems if p.file == file], [f for f in self.findings if f.file == file]
@@ -152,9 +154,14 @@ def run(payload: Sequence[Mapping[str, Any]], *, timeout: float = 900) -> Result
     )
     summary = dict(raw["summary"])
     summary["seconds"] = time.monotonic() - started
-    result = Result(problems, findings, summary)
+    result = Result(problems, findings, summary, raw.get("schema", {}))
     _RUNS[key] = result
     return result
+
+
+def schema_catalog() -> Mapping[str, Any]:
+    """The catalog of the objects the install creates (one run; later runs reuse the parse cache)."""
+    return run(payload_of(schema_expansions())).schema
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,6 +34,7 @@ class EngineFakeCursor(FakeCursor):
         parameters: list[Any] | None = None,
         keyword_parameters: dict[str, Any] | None = None,
     ) -> Any:
+        self.check_call(name, parameters, keyword_parameters)
         self.execute(f"callfunc {name}", keyword_parameters or {})
         row = self.fetchone()
         return row[0] if row else None

@@ -2,6 +2,12 @@
 
 They prove the Python side only (what is sent, in which order, with which binds, and how
 answers and errors are handled); nothing here says the PL/SQL works — tests/integration does.
+
+They are strict: before recording, every statement and every ``callproc``/``callfunc`` is checked
+against the catalog of tools/sqlcheck (tests/unit/strict_oracle.py) and refused with the error
+Oracle would raise (ORA-00942, ORA-00904, PLS-00302, PLS-00306), so no test can enshrine a call
+Oracle rejects. A test that deliberately sends made-up SQL (the script runner's tests) builds its
+connection with ``strict=False``.
 """
 
 from __future__ import annotations
@@ -14,12 +20,22 @@ from typing import Any
 import oracledb
 from oracledb.errors import _Error  # the driver's own error payload, so tests see real .full_code
 
+from tests.unit import strict_oracle
+
 
 def db_error(message: str, *, kind: type[oracledb.Error] = oracledb.DatabaseError) -> oracledb.Error:
     """An oracledb error as the driver raises it, e.g. ``db_error("ORA-01017: invalid ...")``."""
     prefix, _, _ = message.partition(":")
     code = int(prefix.split("-")[1]) if prefix.startswith("ORA-") else 0
     return kind(_Error(message, code=code))
+
+
+def refuse(check: Callable[[], None]) -> None:
+    """Run a strict_oracle check; what it refuses is raised as the driver would raise it."""
+    try:
+        check()
+    except strict_oracle.Refusal as refusal:
+        raise db_error(str(refusal)) from None
 
 
 Answer = list[tuple[Any, ...]] | Exception | Callable[[str, dict[str, Any]], Any]
@@ -40,6 +56,8 @@ class FakeConnection:
     commits: int = 0
     rollbacks: int = 0
     closed: bool = False
+    strict: bool = True
+    """Refuse what Oracle refuses (see strict_oracle); off only for deliberately made-up SQL."""
 
     def on(self, pattern: str, answer: Answer) -> FakeConnection:
         self.rules.append((pattern, answer))
@@ -79,6 +97,8 @@ class FakeCursor:
 
     def execute(self, sql: str, parameters: dict[str, Any] | None = None, **binds: Any) -> FakeCursor:
         all_binds = {**(parameters or {}), **binds}
+        if self.connection.strict and not sql.startswith(("callproc ", "callfunc ")):
+            refuse(lambda: strict_oracle.check_sql(sql))
         self.connection.executed.append(Executed(sql, all_binds))
         self.rows = []
         if "dbms_output.get_lines" in sql:
@@ -96,8 +116,13 @@ class FakeCursor:
     def callproc(
         self, name: str, parameters: list[Any] | None = None, keyword_parameters: dict[str, Any] | None = None
     ) -> list[Any]:
+        self.check_call(name, parameters, keyword_parameters)
         self.execute(f"callproc {name}", keyword_parameters or {})
         return list(parameters or [])
+
+    def check_call(self, name: str, parameters: list[Any] | None, keyword_parameters: dict[str, Any] | None) -> None:
+        if self.connection.strict:
+            refuse(lambda: strict_oracle.check_call(name, len(parameters or []), list(keyword_parameters or {})))
 
     def fetchone(self) -> tuple[Any, ...] | None:
         return self.rows.pop(0) if self.rows else None

@@ -60,6 +60,9 @@ function moved(value, by) {
   return out;
 }
 
+// Part of the cache key with lib.mjs and facts.mjs: bump it when analyse() changes what it returns.
+const ANALYSIS_VERSION = 'analyse-1';
+
 function analyse(statement) {
   const before = parseStats[3];
   const facts = [];
@@ -79,7 +82,8 @@ function openCache(ddl) {
   if (setting === 'off') return { get: () => null, put: () => {} };
   const dir = setting || join(tmpdir(), `oracle-tasks-sqlcheck-${userInfo().uid}`);
   const tool = createHash('sha256');
-  for (const name of ['lib.mjs', 'facts.mjs', 'sqlcheck.mjs', 'package-lock.json']) tool.update(readFileSync(new URL(`./${name}`, import.meta.url)));
+  for (const name of ['lib.mjs', 'facts.mjs', 'package-lock.json']) tool.update(readFileSync(new URL(`./${name}`, import.meta.url)));
+  tool.update(ANALYSIS_VERSION);
   tool.update(JSON.stringify(ddl));
   const base = tool.digest('hex');
   const key = (s) => createHash('sha256').update(base).update(JSON.stringify([s.file, s.line, s.kind ?? null, s.text])).digest('hex');
@@ -110,7 +114,7 @@ function openCache(ddl) {
 
 function shareOut(statements, count) {
   const shares = Array.from({ length: count }, () => ({ size: 0, items: [] }));
-  const order = statements.map((s, index) => ({ ...s, index })).sort((a, b) => b.text.length - a.text.length);
+  const order = statements.map((s, index) => ({ ...s, index: s.index ?? index })).sort((a, b) => b.text.length - a.text.length);
   for (const s of order) {
     const share = shares.reduce((least, x) => (x.size < least.size ? x : least));
     share.items.push(s);
@@ -181,6 +185,14 @@ async function main() {
   });
   checker.finish();
   const schema = checker.catalog;
+  const exported = {
+    tables: Object.fromEntries([...schema.tables].map(([name, t]) => [name, t.columns])),
+    sequences: [...schema.sequences].sort(),
+    types: Object.fromEntries(schema.types),
+    packages: Object.fromEntries([...schema.packages].map(([name, members]) => [name, members.map((m) => ({
+      name: m.name, kind: m.kind, params: (m.params ?? []).map((p) => ({ name: p.name, mode: p.mode, hasDefault: p.default != null })),
+    }))])),
+  };
   let references = schema.resolved;
   for (const indexes of groups.values()) {
     checker.catalog = schema.clone();
@@ -203,7 +215,7 @@ async function main() {
     full_ll: [...new Set(statements.filter((s, i) => results[i].fullLL).map((s) => s.file))].sort(),
     seconds: (Date.now() - started) / 1000,
   };
-  process.stdout.write(`${JSON.stringify({ problems, findings, summary })}\n`);
+  process.stdout.write(`${JSON.stringify({ problems, findings, summary, schema: exported })}\n`);
 }
 
 if (isMainThread) {
