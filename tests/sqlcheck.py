@@ -142,7 +142,9 @@ def run(payload: Sequence[Mapping[str, Any]], *, timeout: float = 900) -> Result
     try:
         raw = json.loads(completed.stdout)
     except json.JSONDecodeError as error:
-        raise ToolError(f"sqlcheck.mjs printed something that is not JSON: {completed.stdout[:300]!r}") from error
+        raise ToolError(
+            f"sqlcheck.mjs printed something that is not JSON: {completed.stdout[:300]!r}"
+        ) from error
     indents = {(str(p["file"]), int(p["line"])): int(p.get("indent", 0)) for p in payload}
     problems = tuple(
         ParseProblem(p["file"], p["line"], p["column"] + indents.get((p["file"], p["line"]), 0), p["message"])
@@ -159,6 +161,24 @@ def run(payload: Sequence[Mapping[str, Any]], *, timeout: float = 900) -> Result
     return result
 
 
+UNIT_FIXTURES = REPO / "tests" / "unit" / "fixtures"
+
+
+def unit_payload() -> list[dict[str, Any]]:
+    """sql/ plus every fixture of the static parse and of sqlcheck, each fixture its own group:
+    the ONE run the unit tests share (test_sql_check.py and test_sql_static_parse.py)."""
+    payload = payload_of(schema_expansions())
+    static = UNIT_FIXTURES / "static_parse"
+    fixtures = [
+        *sorted(static.glob("*.sql")),
+        *sorted(static.glob("*.pkb")),
+        *sorted((UNIT_FIXTURES / "sqlcheck").glob("*.sql")),
+    ]
+    for path in fixtures:
+        payload.extend(payload_of([expand(path)], group=display_path(path)))
+    return payload
+
+
 def schema_catalog() -> Mapping[str, Any]:
     """The catalog of the objects the install creates (one run; later runs reuse the parse cache)."""
     return run(payload_of(schema_expansions())).schema
@@ -169,7 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="tools/sqlcheck",
         description="Semantic check of sql/ (names, columns, calls, signatures, install order, 19c).",
     )
-    parser.add_argument("files", nargs="*", type=Path, help="extra scripts (fixtures), each checked on its own")
+    parser.add_argument(
+        "files", nargs="*", type=Path, help="extra scripts (fixtures), each checked on its own"
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     expansions = schema_expansions()
@@ -188,8 +210,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not failures:
         failures += [f"{o}: not reached by any of {', '.join(CHECK_ORDER)}" for o in orphans(expansions)]
     if args.json:
-        print(json.dumps({"problems": [str(p) for p in result.problems], "findings": [str(f) for f in result.findings],
-                          "summary": result.summary}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "problems": [str(p) for p in result.problems],
+                    "findings": [str(f) for f in result.findings],
+                    "summary": result.summary,
+                },
+                indent=2,
+            )
+        )
     else:
         for line in failures:
             print(line)

@@ -120,9 +120,13 @@ class FakeCursor:
         self.execute(f"callproc {name}", keyword_parameters or {})
         return list(parameters or [])
 
-    def check_call(self, name: str, parameters: list[Any] | None, keyword_parameters: dict[str, Any] | None) -> None:
+    def check_call(
+        self, name: str, parameters: list[Any] | None, keyword_parameters: dict[str, Any] | None
+    ) -> None:
         if self.connection.strict:
-            refuse(lambda: strict_oracle.check_call(name, len(parameters or []), list(keyword_parameters or {})))
+            refuse(
+                lambda: strict_oracle.check_call(name, len(parameters or []), list(keyword_parameters or {}))
+            )
 
     def fetchone(self) -> tuple[Any, ...] | None:
         return self.rows.pop(0) if self.rows else None

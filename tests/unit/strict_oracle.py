@@ -64,7 +64,9 @@ def _supplied_members(entry: Mapping[str, Any]) -> list[Member]:
     members: list[Member] = []
     for kind in ("procedures", "functions"):
         for name, overloads in entry.get(kind, {}).items():
-            members += [Member(name, kind[:-1], tuple(_supplied_param(p) for p in params)) for params in overloads]
+            members += [
+                Member(name, kind[:-1], tuple(_supplied_param(p) for p in params)) for params in overloads
+            ]
     members += [Member(name, "constant") for name in entry.get("constants", [])]
     members += [Member(name, "exception") for name in entry.get("exceptions", [])]
     members += [Member(name, "type") for name in entry.get("types", {})]
@@ -89,7 +91,8 @@ def catalog() -> Catalog:
         result.tables[name] = columns
     for name, members in schema["packages"].items():
         result.packages[name] = [
-            Member(m["name"], m["kind"], tuple(Param(p["name"], p["hasDefault"]) for p in m["params"])) for m in members
+            Member(m["name"], m["kind"], tuple(Param(p["name"], p["hasDefault"]) for p in m["params"]))
+            for m in members
         ]
     result.sequences = set(schema["sequences"])
     result.schema_known = True
@@ -121,12 +124,21 @@ def check_call(target: str, positional: int, named: Iterable[str]) -> None:
     if len(parts) == 3 and parts[0] == "SYS":
         parts = parts[1:]
     if len(parts) != 2:
-        raise Refusal(f"ORA-06550: line 1, column 7:\nPLS-00201: identifier '{target.upper()}' must be declared")
+        raise Refusal(
+            f"ORA-06550: line 1, column 7:\nPLS-00201: identifier '{target.upper()}' must be declared"
+        )
     package, member = parts
     members = catalog().packages.get(package)
     if members is None:
-        lacks = " (and tools/sqlparse/catalog/oracle-19c.json lacks it)" if re.match(r"^(DBMS|UTL)_", package) else ""
-        raise Refusal(f"ORA-06550: line 1, column 7:\nPLS-00201: identifier '{package}.{member}' must be declared{lacks}")
+        lacks = (
+            " (and tools/sqlparse/catalog/oracle-19c.json lacks it)"
+            if re.match(r"^(DBMS|UTL)_", package)
+            else ""
+        )
+        raise Refusal(
+            f"ORA-06550: line 1, column 7:\nPLS-00201: identifier '{package}.{member}' "
+            f"must be declared{lacks}"
+        )
     overloads = [m for m in members if m.name == member and m.kind in ("procedure", "function")]
     if not overloads:
         raise Refusal(f"ORA-06550: line 1, column 7:\nPLS-00302: component '{member}' must be declared")
@@ -139,20 +151,75 @@ def check_call(target: str, positional: int, named: Iterable[str]) -> None:
         )
 
 
-_BLANK = re.compile(r"--[^\n]*|/\*.*?\*/|[nN]?[qQ]'\[.*?\]'|[nN]?[qQ]'\{.*?\}'|[nN]?[qQ]'\(.*?\)'|'(?:[^']|'')*'", re.S)
+_BLANK = re.compile(
+    r"--[^\n]*|/\*.*?\*/|[nN]?[qQ]'\[.*?\]'|[nN]?[qQ]'\{.*?\}'|[nN]?[qQ]'\(.*?\)'|'(?:[^']|'')*'", re.S
+)
 _TOKEN = re.compile(r"\"[^\"]+\"|''|[A-Za-z_][\w$#]*|:\w+|=>|\S")
 _STOP = {
-    "WHERE", "GROUP", "ORDER", "HAVING", "CONNECT", "START", "UNION", "MINUS", "INTERSECT", "FETCH", "FOR",
-    "JOIN", "LEFT", "RIGHT", "INNER", "OUTER", "CROSS", "FULL", "ON", "USING", "SET", "VALUES", "RETURNING",
-    "WHEN", "THEN", "LOOP", "OFFSET", "MODEL", "PIVOT", "UNPIVOT", "NATURAL", "APPLY", "LATERAL", "SELECT",
-    "AS", "INTO", "BULK", "WINDOW", "QUALIFY", "LIMIT", "END", "EXCEPTION", "IS", "AND", "OR",
+    "WHERE",
+    "GROUP",
+    "ORDER",
+    "HAVING",
+    "CONNECT",
+    "START",
+    "UNION",
+    "MINUS",
+    "INTERSECT",
+    "FETCH",
+    "FOR",
+    "JOIN",
+    "LEFT",
+    "RIGHT",
+    "INNER",
+    "OUTER",
+    "CROSS",
+    "FULL",
+    "ON",
+    "USING",
+    "SET",
+    "VALUES",
+    "RETURNING",
+    "WHEN",
+    "THEN",
+    "LOOP",
+    "OFFSET",
+    "MODEL",
+    "PIVOT",
+    "UNPIVOT",
+    "NATURAL",
+    "APPLY",
+    "LATERAL",
+    "SELECT",
+    "AS",
+    "INTO",
+    "BULK",
+    "WINDOW",
+    "QUALIFY",
+    "LIMIT",
+    "END",
+    "EXCEPTION",
+    "IS",
+    "AND",
+    "OR",
 }
 
 
 # FROM inside EXTRACT(day FROM x) or TRIM(leading 'x' FROM y) is not a FROM clause.
 _NOT_A_SOURCE = {
-    "YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND", "TIMEZONE_HOUR", "TIMEZONE_MINUTE", "TIMEZONE_REGION",
-    "TIMEZONE_ABBR", "LEADING", "TRAILING", "BOTH", "''",
+    "YEAR",
+    "MONTH",
+    "DAY",
+    "HOUR",
+    "MINUTE",
+    "SECOND",
+    "TIMEZONE_HOUR",
+    "TIMEZONE_MINUTE",
+    "TIMEZONE_REGION",
+    "TIMEZONE_ABBR",
+    "LEADING",
+    "TRAILING",
+    "BOTH",
+    "''",
 }
 
 
@@ -232,7 +299,10 @@ def _ctes(tokens: Sequence[str]) -> set[str]:
     return {
         _name(tokens[i])
         for i in range(len(tokens) - 2)
-        if _is_name(tokens[i]) and tokens[i + 1] == "AS" and tokens[i + 2] == "(" and (i == 0 or tokens[i - 1] in ("WITH", ","))
+        if _is_name(tokens[i])
+        and tokens[i + 1] == "AS"
+        and tokens[i + 2] == "("
+        and (i == 0 or tokens[i - 1] in ("WITH", ","))
     }
 
 
@@ -265,7 +335,12 @@ def check_sql(sql: str) -> None:
     if cat.schema_known:
         for table in tables:
             if table not in cat.tables:
-                raise Refusal(f"ORA-00942: table or view does not exist ({table.lower()})")
+                lacks = (
+                    "; tools/sqlparse/catalog/oracle-19c.json lacks it: add it from the 19c reference"
+                    if re.match(r"^(USER|ALL|DBA|CDB)_|^G?V\$|^AQ\$", table)
+                    else ""
+                )
+                raise Refusal(f"ORA-00942: table or view does not exist ({table.lower()}{lacks})")
     for i in range(len(tokens) - 2):
         head, dot, member = tokens[i], tokens[i + 1], tokens[i + 2]
         if dot != "." or not _is_name(head) or not _is_name(member) or (i and tokens[i - 1] == "."):
@@ -281,6 +356,10 @@ def check_sql(sql: str) -> None:
             continue
         if not any(m.name == member for m in members):
             raise Refusal(f"ORA-06550: line 1, column 7:\nPLS-00302: component '{member}' must be declared")
-        if i + 3 < len(tokens) and tokens[i + 3] == "(" and any(m.name == member and m.kind in ("procedure", "function") for m in members):
+        if (
+            i + 3 < len(tokens)
+            and tokens[i + 3] == "("
+            and any(m.name == member and m.kind in ("procedure", "function") for m in members)
+        ):
             positional, named = _arguments(tokens, i + 3)
             check_call(f"{head}.{member}", positional, named)

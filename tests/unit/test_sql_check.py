@@ -15,14 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.sql_static_parse import REPO, display_path, expand, running_in_ci, tool_unavailable_reason
-from tests.sqlcheck import CATALOG, Result, payload_of, run, schema_expansions
+from tests.sql_static_parse import REPO, display_path, running_in_ci, tool_unavailable_reason
+from tests.sqlcheck import CATALOG, Result, run, unit_payload
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sqlcheck"
 BROKEN = sorted(FIXTURES.glob("broken_*.sql"))
-STATIC_FIXTURES = sorted((Path(__file__).parent / "fixtures" / "static_parse").glob("*.sql")) + sorted(
-    (Path(__file__).parent / "fixtures" / "static_parse").glob("*.pkb")
-)
 _EXPECT = re.compile(r"--\s*expect:\s*([A-Z]+(?:-\d+)?)\b")
 
 # Every error class the check claims, and the code a fixture must prove it with.
@@ -57,17 +54,10 @@ def _require_tool() -> None:
     pytest.skip(reason)
 
 
-def shared_payload() -> list[dict[str, object]]:
-    payload = payload_of(schema_expansions())
-    for path in [*STATIC_FIXTURES, *BROKEN]:
-        payload.extend(payload_of([expand(path)], group=display_path(path)))
-    return payload
-
-
 @pytest.fixture(scope="session")
 def result() -> Result:
     _require_tool()
-    return run(shared_payload())
+    return run(unit_payload())
 
 
 def _expected(path: Path) -> dict[int, str]:
@@ -87,7 +77,6 @@ def test_the_tree_parses_without_the_slow_full_ll_stage(result: Result) -> None:
     # Stage 3 (unmodified LL prediction) is what made the parse take minutes; a valid tree never needs it.
     slow = [file for file in result.summary["full_ll"] if file.startswith("sql/")]
     assert not slow, f"statements that needed the slow full-LL stage: {slow}"
-
 
 
 def test_every_error_class_has_a_fixture() -> None:
@@ -123,9 +112,18 @@ def test_catalog_entries_are_used(result: Result) -> None:
     catalog = json.loads(CATALOG.read_text(encoding="utf-8"))
     used = set(result.summary["supplied_used"])
     python_only = {"DBMS_RULE_ADM", "SESSION_ROLES", "JSON_OBJECT_T", "JSON_ARRAY_T"}
-    python_side = {"USER_SCHEDULER_CHAIN_STEPS", "USER_SCHEDULER_CHAIN_RULES", "USER_SCHEDULER_RUNNING_CHAINS",
-                   "ALL_SCHEDULER_RUNNING_CHAINS", "USER_SCHEDULER_JOB_RUN_DETAILS", "ALL_SCHEDULER_JOBS",
-                   "USER_ERRORS", "ALL_ERRORS", "USER_SOURCE"}
+    python_side = {
+        "USER_SCHEDULER_CHAIN_STEPS",
+        "USER_SCHEDULER_CHAIN_RULES",
+        "USER_SCHEDULER_RUNNING_CHAINS",
+        "ALL_SCHEDULER_RUNNING_CHAINS",
+        "USER_SCHEDULER_JOB_RUN_DETAILS",
+        "ALL_SCHEDULER_JOBS",
+        "USER_ERRORS",
+        "ALL_ERRORS",
+        "USER_SOURCE",
+        "USER_TAB_PARTITIONS",
+    }
     unused = set(catalog["packages"]) | set(catalog["types"]) | set(catalog["views"])
     unused -= used | python_only | python_side
     assert not unused, f"catalog entries nothing uses (remove them, or say who uses them): {sorted(unused)}"
@@ -139,7 +137,8 @@ def test_the_command_runs_clean_and_prints_its_summary() -> None:
     assert completed.returncode == 0, completed.stdout + completed.stderr
     last = completed.stdout.strip().splitlines()[-1]
     assert re.fullmatch(
-        r"sqlcheck: \d+ statement\(s\), \d+ reference\(s\) resolved, 0 syntax problem\(s\), 0 finding\(s\) in [\d.]+ s",
+        r"sqlcheck: \d+ statement\(s\), \d+ reference\(s\) resolved, "
+        r"0 syntax problem\(s\), 0 finding\(s\) in [\d.]+ s",
         last,
     ), last
 
@@ -148,7 +147,11 @@ def test_the_command_exits_1_on_a_finding() -> None:
     _require_tool()
     fixture = FIXTURES / "broken_install_order.sql"
     completed = subprocess.run(
-        [str(REPO / "tools" / "sqlcheck"), str(fixture)], capture_output=True, text=True, cwd=REPO, check=False,
+        [str(REPO / "tools" / "sqlcheck"), str(fixture)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
         timeout=900,
     )
     assert completed.returncode == 1, completed.stdout + completed.stderr

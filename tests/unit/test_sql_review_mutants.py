@@ -30,13 +30,20 @@ def test_v7_live_states_do_not_end_a_wait(state: str) -> None:
 
 
 def test_v8_create_instance_operator_stops_on_error_by_default() -> None:
-    default = inspect.signature(OracleTaskManagerCreateInstanceOperator.__init__).parameters["stop_on_error"].default
+    default = (
+        inspect.signature(OracleTaskManagerCreateInstanceOperator.__init__)
+        .parameters["stop_on_error"]
+        .default
+    )
     assert default is True  # DESIGN.md rule 9: default 'Y'
     operator = OracleTaskManagerCreateInstanceOperator(task_id="t", tasks=["begin null; end;"])
     assert operator.stop_on_error is True
-    assert engine_api._instance_binds("DEFAULT", operator.stop_on_error, 0, 0, None, False, None, None, None)[
-        "p_stop_on_error"
-    ] == "Y"
+    assert (
+        engine_api._instance_binds("DEFAULT", operator.stop_on_error, 0, 0, None, False, None, None, None)[
+            "p_stop_on_error"
+        ]
+        == "Y"
+    )
 
 
 def test_v9_json_over_32767_bytes_but_fewer_characters_is_bound_as_a_clob() -> None:
@@ -84,4 +91,6 @@ def test_v12_a_run_key_of_exactly_the_limit_is_kept_and_one_more_is_hashed() -> 
     assert len(key) == task_manager.MAX_RUN_KEY == 512
     assert key == "d/" + "r" * 506 + "/t/0"
     longer = task_manager.run_key(context("r" * 507))  # type: ignore[arg-type]
-    assert len(longer) == 512 and "#" in longer and longer != "d/" + "r" * 507 + "/t/0"
+    assert len(longer) == 512
+    assert "#" in longer
+    assert longer != "d/" + "r" * 507 + "/t/0"

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from tests import sqlcheck
 from tests.sql_static_parse import (
     SCRIPT_DEFINES,
     SQL_ROOT,
     TOP_LEVEL_SCRIPTS,
     Expansion,
     ParseProblem,
-    check_expansions,
     display_path,
     expand,
     orphans,
@@ -106,10 +106,11 @@ def fixture_expansions() -> dict[Path, Expansion]:
 def problems(
     sql_expansions: dict[str, Expansion], fixture_expansions: dict[Path, Expansion]
 ) -> dict[str, list[ParseProblem]]:
-    """All problems by file, from one run of the parser over sql/ and the fixtures."""
+    """All problems by file, from the ONE parse of sql/ and all fixtures that tools/sqlcheck makes
+    for the unit tests (test_sql_check.py reads its semantic findings from the same run)."""
     _require_parser()
     found: dict[str, list[ParseProblem]] = {}
-    for problem in check_expansions([*sql_expansions.values(), *fixture_expansions.values()]):
+    for problem in sqlcheck.run(sqlcheck.unit_payload()).problems:
         found.setdefault(problem.file, []).append(problem)
     return found
 

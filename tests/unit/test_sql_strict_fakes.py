@@ -27,20 +27,31 @@ def _refused(call, code: str) -> str:
 
 def test_run_chain_without_start_steps_is_pls_00306(cursor) -> None:
     message = _refused(
-        lambda: cursor.callproc("dbms_scheduler.run_chain", keyword_parameters={"chain_name": "C", "job_name": "J"}),
+        lambda: cursor.callproc(
+            "dbms_scheduler.run_chain", keyword_parameters={"chain_name": "C", "job_name": "J"}
+        ),
         "PLS-00306",
     )
-    assert "start_steps" in message and message.startswith("ORA-06550")
+    assert "start_steps" in message
+    assert message.startswith("ORA-06550")
 
 
 def test_run_chain_with_start_steps_or_by_position_is_accepted(cursor) -> None:
-    cursor.callproc("dbms_scheduler.run_chain", keyword_parameters={"chain_name": "C", "start_steps": None, "job_name": "J"})
+    cursor.callproc(
+        "dbms_scheduler.run_chain",
+        keyword_parameters={"chain_name": "C", "start_steps": None, "job_name": "J"},
+    )
     cursor.callproc("dbms_scheduler.run_chain", ["C", "S1,S2"])
     assert [e.sql for e in cursor.connection.executed] == ["callproc dbms_scheduler.run_chain"] * 2
 
 
 def test_unknown_parameter_name_is_pls_00306(cursor) -> None:
-    _refused(lambda: cursor.callproc("dbms_scheduler.stop_job", keyword_parameters={"job_name": "J", "forse": True}), "PLS-00306")
+    _refused(
+        lambda: cursor.callproc(
+            "dbms_scheduler.stop_job", keyword_parameters={"job_name": "J", "forse": True}
+        ),
+        "PLS-00306",
+    )
 
 
 def test_too_many_positional_arguments_is_pls_00306(cursor) -> None:
@@ -48,16 +59,21 @@ def test_too_many_positional_arguments_is_pls_00306(cursor) -> None:
 
 
 def test_unknown_member_is_pls_00302(cursor) -> None:
-    _refused(lambda: cursor.callproc("dbms_scheduler.stop_jobs", keyword_parameters={"job_name": "J"}), "PLS-00302")
+    _refused(
+        lambda: cursor.callproc("dbms_scheduler.stop_jobs", keyword_parameters={"job_name": "J"}), "PLS-00302"
+    )
 
 
 def test_unknown_package_is_pls_00201(cursor) -> None:
-    _refused(lambda: cursor.callproc("dbms_schedular.stop_job", keyword_parameters={"job_name": "J"}), "PLS-00201")
+    _refused(
+        lambda: cursor.callproc("dbms_schedular.stop_job", keyword_parameters={"job_name": "J"}), "PLS-00201"
+    )
 
 
 def test_our_function_with_a_wrong_parameter_is_pls_00306(cursor) -> None:
     _refused(
-        lambda: cursor.callfunc("otask.instance_state", str, keyword_parameters={"p_instance": 1}), "PLS-00306"
+        lambda: cursor.callfunc("otask.instance_state", str, keyword_parameters={"p_instance": 1}),
+        "PLS-00306",
     )
     cursor.callfunc("otask.instance_state", str, keyword_parameters={"p_instance_id": 1})
 
@@ -76,12 +92,16 @@ def test_unknown_column_of_a_dictionary_view_is_ora_00904(cursor) -> None:
 
 
 def test_misspelt_function_in_plsql_text_is_pls_00302(cursor) -> None:
-    _refused(lambda: cursor.execute("begin :s := otask.instance_stat(:id); end;", {"s": None, "id": 1}), "PLS-00302")
+    _refused(
+        lambda: cursor.execute("begin :s := otask.instance_stat(:id); end;", {"s": None, "id": 1}),
+        "PLS-00302",
+    )
 
 
 def test_misspelt_exception_in_plsql_text_is_pls_00302(cursor) -> None:
     _refused(
-        lambda: cursor.execute("begin null; exception when otask.e_unknown_instanc then null; end;"), "PLS-00302"
+        lambda: cursor.execute("begin null; exception when otask.e_unknown_instanc then null; end;"),
+        "PLS-00302",
     )
 
 
