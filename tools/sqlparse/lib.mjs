@@ -141,7 +141,9 @@ export function check(text, kind, onTree = null, where = { line: 1, column: 0, d
   if (errors.length > 0) {
     const first = errors[0];
     const more = errors.length > 1 ? ` (and ${errors.length - 1} more error(s) after it)` : '';
-    return [{ line: first.line, column: first.column, message: `${first.message}${more}` }];
+    const open = openSubprogram(visible, first.line, first.column);
+    const inside = open ? ` [inside ${open.name}, opened ${first.line - open.line} line(s) above: is its END missing?]` : '';
+    return [{ line: first.line, column: first.column, message: `${first.message}${more}${inside}` }];
   }
   const problems = [];
   const last = visible[visible.length - 1];
@@ -189,6 +191,36 @@ export function check(text, kind, onTree = null, where = { line: 1, column: 0, d
     }
   }
   return problems;
+}
+
+// The innermost PROCEDURE/FUNCTION body still open (no `END name` yet) before line:column, so an
+// error the parser reports at the next subprogram also names the one whose END is missing.
+export function openSubprogram(visible, line, column) {
+  const stack = [];
+  const before = (t) => t.line < line || (t.line === line && t.column < column);
+  for (let i = 0; i < visible.length; i += 1) {
+    const t = visible[i];
+    if (!before(t)) break;
+    const word = WORD(t);
+    if ((word === 'PROCEDURE' || word === 'FUNCTION') && identifierAt(visible, i + 1)) {
+      let depth = 0;
+      for (let k = i + 2; k < visible.length; k += 1) {
+        const type = visible[k].type;
+        if (type === PlSqlLexer.LEFT_PAREN) depth += 1;
+        else if (type === PlSqlLexer.RIGHT_PAREN) depth -= 1;
+        else if (depth === 0 && type === PlSqlLexer.SEMICOLON) break;
+        else if (depth === 0 && ['IS', 'AS'].includes(WORD(visible[k]))) {
+          if (before(visible[k])) stack.push({ name: identifierAt(visible, i + 1), line: t.line });
+          break;
+        }
+      }
+    } else if (word === 'END' && identifierAt(visible, i + 1)) {
+      const name = identifierAt(visible, i + 1);
+      const at = stack.map((x) => x.name).lastIndexOf(name);
+      if (at >= 0) stack.splice(at);
+    }
+  }
+  return stack[stack.length - 1] ?? null;
 }
 
 // The text of a string literal token and where that text starts in the statement.
