@@ -22,6 +22,15 @@ _PACKAGE = re.compile(
 )
 _SUBPROGRAM = re.compile(r"\b(procedure|function)\s+(\w+)\s*(\(|return\b|;|\bis\b|\bas\b)", re.I)
 _CALL_IN_TEXT = re.compile(r"\b((?:otask\w*))\.(\w+)\s*\(", re.I)
+_PLSQL_TEXT = re.compile(r"\b(begin|declare|select|when)\b|:=", re.I)
+
+
+def _is_plsql_text(text: str) -> bool:
+    """SQL or PL/SQL text naming an OTASK package (not a log label like "otask.stop(42)")."""
+    return "otask" in text.lower() and ("=>" in text or _PLSQL_TEXT.search(text) is not None)
+
+
+_EXCEPTION_IN_TEXT = re.compile(r"\b(?:when|or|raise)\s+(otask\w*)\.(\w+)\b", re.I)
 _NAMED_ARGUMENT = re.compile(r"\b(\w+)\s*=>")
 
 
@@ -39,18 +48,31 @@ class Call:
     line: int
     target: str  # package.subprogram, lower case
     params: frozenset[str]
+    literal: bool = True  # False: keyword_parameters is not a dict literal, its names are unknown here
+    exception: bool = False  # an exception name (WHEN/RAISE), not a call
 
 
 @dataclass
 class Contract:
     specs: dict[str, list[Signature]] = field(default_factory=dict)
+    exceptions: set[str] = field(default_factory=set)
+    """``package.e_name`` of every exception a spec declares (lower case)."""
 
     def problems(self, call: Call) -> str | None:
         """None when the call matches a declared overload, else what is wrong."""
         overloads = self.specs.get(call.target)
         where = f"{call.file}:{call.line} calls {call.target}"
+        if call.exception:
+            if call.target in self.exceptions:
+                return None
+            return f"{call.file}:{call.line} names exception {call.target}, which no package spec declares"
         if not overloads:
             return f"{where}, which no package spec in sql/ declares"
+        if not call.literal:
+            return (
+                f"{where} with keyword_parameters that are not a dict literal: their names cannot be "
+                "checked against the spec here; write the dict in the call"
+            )
         for signature in overloads:
             if call.params <= signature.params and signature.required <= call.params:
                 return None
@@ -108,11 +130,27 @@ def parse_spec(text: str) -> dict[str, list[Signature]]:
     return result
 
 
+_EXCEPTION = re.compile(r"\b(\w+)\s+exception\s*;", re.I)
+
+
+def parse_exceptions(text: str) -> set[str]:
+    """``package.name`` of the exceptions one package spec declares."""
+    code = _COMMENT_OR_STRING.sub(lambda m: " " * len(m.group(0)), text)
+    package = _PACKAGE.search(code)
+    if not package:
+        return set()
+    return {
+        f"{package.group(1).lower()}.{m.group(1).lower()}" for m in _EXCEPTION.finditer(code, package.end())
+    }
+
+
 def load_contract(sql_root: Path) -> Contract:
     contract = Contract()
     for spec in sorted(sql_root.rglob("*.pks")):
-        for key, signatures in parse_spec(spec.read_text(encoding="utf-8")).items():
+        text = spec.read_text(encoding="utf-8")
+        for key, signatures in parse_spec(text).items():
             contract.specs.setdefault(key, []).extend(signatures)
+        contract.exceptions |= parse_exceptions(text)
     return contract
 
 
@@ -126,6 +164,10 @@ def _string_calls(file: str, node: ast.Constant) -> list[Call]:
             block = text[match.end() :]
         params = frozenset(name.lower() for name in _NAMED_ARGUMENT.findall(block))
         calls.append(Call(file, node.lineno, f"{match.group(1)}.{match.group(2)}".lower(), params))
+    # Exceptions named in handlers and RAISE (verification.md V-4).
+    for match in _EXCEPTION_IN_TEXT.finditer(text):
+        target = f"{match.group(1)}.{match.group(2)}".lower()
+        calls.append(Call(file, node.lineno, target, frozenset(), exception=True))
     return calls
 
 
@@ -142,6 +184,7 @@ def find_calls(source: str, file: str) -> list[Call]:
             and isinstance(node.args[0].value, str)
         ):
             params: set[str] = set()
+            literal = True
             for keyword in node.keywords:
                 if keyword.arg == "keyword_parameters" and isinstance(keyword.value, ast.Dict):
                     params |= {
@@ -149,10 +192,14 @@ def find_calls(source: str, file: str) -> list[Call]:
                         for k in keyword.value.keys
                         if isinstance(k, ast.Constant) and isinstance(k.value, str)
                     }
+                elif keyword.arg == "keyword_parameters":
+                    literal = False
             target = node.args[0].value.lower()
-            if target.startswith("otask"):  # Oracle's own packages (DBMS_*) are not ours to check
-                calls.append(Call(file, node.lineno, target, frozenset(params)))
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "=>" in node.value:
+            # DBMS_* calls, and all calls whatever their form, are checked at run time by the strict
+            # fakes of tests/unit (strict_oracle.py) against the catalog of tools/sqlcheck.
+            if target.startswith("otask"):
+                calls.append(Call(file, node.lineno, target, frozenset(params), literal))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _is_plsql_text(node.value):
             calls.extend(_string_calls(file, node))
     return calls
 

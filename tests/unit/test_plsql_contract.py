@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.plsql_contract import Call, Contract, find_calls, load_contract, parse_spec, python_calls
+from tests.plsql_contract import (
+    Call,
+    Contract,
+    find_calls,
+    load_contract,
+    parse_exceptions,
+    parse_spec,
+    python_calls,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,3 +86,27 @@ def test_python_calls_match_the_package_specs_in_sql() -> None:
     # Every call the provider makes into the engine goes through the public OTASK package (or
     # the install helper), never an internal one.
     assert {c.target.split(".")[0] for c in calls} <= {"otask", "otask_install"}
+
+
+def test_keyword_parameters_in_a_variable_are_reported_not_ignored() -> None:
+    # verification.md V-3: a variable used to pass as "no parameters", which every default satisfies.
+    calls = find_calls('cursor.callfunc("otask.create_instance", int, keyword_parameters=binds)\n', "m.py")
+    problem = Contract(parse_spec(SPEC)).problems(calls[0])
+    assert problem is not None
+    assert "not a dict literal" in problem
+
+
+def test_positional_calls_and_exception_names_in_plsql_text_are_checked() -> None:
+    # verification.md V-4: a misspelt function called positionally, and a misspelt exception.
+    spec = SPEC.replace("  procedure ping;", "  procedure ping;\n  e_unknown_instance exception;")
+    contract = Contract(parse_spec(spec), parse_exceptions(spec))
+    source = """
+cursor.execute("begin :s := otask.instance_stat(:id); end;")
+cursor.execute("begin otask.ping; exception when otask.e_unknown_instanc then null; end;")
+cursor.execute("begin otask.ping; exception when otask.e_unknown_instance then null; end;")
+log(f"otask.stop({ident})")
+"""
+    problems = [contract.problems(c) for c in find_calls(source, "m.py")]
+    assert [p is not None for p in problems] == [True, True, False]
+    assert "otask.instance_stat" in str(problems[0])
+    assert "exception otask.e_unknown_instanc" in str(problems[1])
