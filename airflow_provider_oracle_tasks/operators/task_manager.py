@@ -40,6 +40,7 @@ from airflow_provider_oracle_tasks.waiting.arguments import (
     check_now,
     is_late,
     optional_seconds,
+    poll_interval,
     rendered_int,
     seconds,
     stop_mode_or_none,
@@ -452,7 +453,7 @@ class OracleTaskManagerRunOperator(_BatchArguments, StopsOnDeferralTimeout):
         self.fail_on_task_error = flag(fail_on_task_error, "fail_on_task_error")
         self.rerun_failed_tasks = flag(rerun_failed_tasks, "rerun_failed_tasks")
         self.deferrable = flag(deferrable, "deferrable")
-        self.poke_interval = seconds(poke_interval, "poke_interval")
+        self.poke_interval = poll_interval(poke_interval, "poke_interval")
         self.timeout = optional_seconds(timeout, "timeout")
         self.soft_fail = flag(soft_fail, "soft_fail")
         self.on_kill_mode = stop_mode_or_none(on_kill_mode, "on_kill_mode")

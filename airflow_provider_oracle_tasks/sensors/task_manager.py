@@ -21,6 +21,7 @@ from airflow_provider_oracle_tasks import validation
 from airflow_provider_oracle_tasks.hooks import task_manager_hook
 from airflow_provider_oracle_tasks.waiting.arguments import (
     check_now,
+    poll_interval,
     rendered_int,
     seconds,
     stop_mode_or_none,
@@ -83,6 +84,7 @@ class OracleTaskManagerInstanceSensor(BaseSensorOperator, StopsOnDeferralTimeout
         self.deferrable = validation.flag(deferrable, "deferrable")
         self.on_kill_mode = stop_mode_or_none(on_kill_mode, "on_kill_mode")
         self.progress_log_interval = seconds(progress_log_interval, "progress_log_interval")
+        poll_interval(self.poke_interval, "poke_interval")
         check_now(instance_id, "instance_id", validation.instance_id)
         self._progress: ProgressLog | None = None
         self._waiting = False

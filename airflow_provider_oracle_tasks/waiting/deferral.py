@@ -73,7 +73,32 @@ class StopsOnDeferralTimeout(BaseOperator):
         """Raise the task's own timeout outcome; the default keeps Airflow's exception."""
 
     def stop_for_timeout(self, instance_id: int | None) -> None:
+        """Stop the instance on a timeout; a failed stop is logged, never raised.
+
+        Timeouts fire when the database is in trouble, so the stop may fail. Raising its error
+        would replace the timeout outcome (fail without retry, or skip under ``soft_fail``) by
+        a retryable error, and each retry would wait a whole new ``timeout`` on the same
+        instance. Transient errors are retried first.
+        """
         if instance_id is None or self.on_kill_mode is None:
             return
-        task_manager_hook(self.oracle_conn_id).stop(instance_id, self.on_kill_mode)
-        self.log.warning("Timed out: stopped instance %s (%s)", instance_id, self.on_kill_mode)
+        from airflow_provider_oracle_tasks.db.transient import describe_db_error, retry
+
+        mode = self.on_kill_mode
+        try:
+            retry(
+                lambda: task_manager_hook(self.oracle_conn_id).stop(instance_id, mode),
+                log=self.log,
+                what=f"stop of instance {instance_id}",
+            )
+        except Exception as error:
+            self.log.warning(
+                "Timed out, and stopping instance %s (%s) failed: %s. The instance may still run: "
+                "stop it with `oracle-tasks stop %s` (or OTASK.STOP) once the database answers.",
+                instance_id,
+                mode,
+                describe_db_error(error, self.oracle_conn_id),
+                instance_id,
+            )
+            return
+        self.log.warning("Timed out: stopped instance %s (%s)", instance_id, mode)

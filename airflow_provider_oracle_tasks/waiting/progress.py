@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 DEFAULT_POLL_INTERVAL = 30.0
+MIN_POLL_INTERVAL = 1.0
+"""Floor of ``poke_interval`` on the worker: each read opens a connection and runs 3 statements,
+so 0 would be a busy loop of thousands of status reads a second against the database."""
 DEFAULT_PROGRESS_LOG_INTERVAL = 60.0
 HEARTBEAT_FACTOR = 10
 """An unchanged instance is still logged every HEARTBEAT_FACTOR x progress_log_interval."""
@@ -86,7 +89,7 @@ def poll_until(
 ) -> T:
     """Sleep ``interval`` and ``read()`` until ``finished``; each new reading goes to ``show``.
 
-    Once ``timeout`` seconds (None: no limit) have passed, ``timed_out`` gets the last reading
+    ``interval`` is never taken below :data:`MIN_POLL_INTERVAL`. Once ``timeout`` seconds (None: no limit) have passed, ``timed_out`` gets the last reading
     and must raise; the last sleep is cut short so the limit is kept.
     """
     started = time.monotonic()
@@ -95,7 +98,7 @@ def poll_until(
         if timeout is not None and waited >= timeout:
             timed_out(current)
         left = float("inf") if timeout is None else timeout - waited
-        time.sleep(max(min(interval, left), 0.0))
+        time.sleep(max(min(max(interval, MIN_POLL_INTERVAL), left), 0.0))
         current = read()
         show(current)
     return current

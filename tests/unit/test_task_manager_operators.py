@@ -559,3 +559,67 @@ def test_dag_files_do_not_pay_for_oracledb_at_parse_time() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+# --- a failing stop keeps the timeout outcome (A-3) ----------------------------------------------
+
+
+def _stop_fails(db: EngineFakeConnection, message: str = "ORA-01031: insufficient privileges") -> None:
+    db.rules.insert(0, ("callproc otask.stop", db_error(message)))
+
+
+def test_polling_timeout_fails_without_retry_even_when_the_stop_fails(
+    db: EngineFakeConnection, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine_answers(batch_answers(db), RUNNING)
+    _stop_fails(db)
+    with pytest.raises(AirflowFailException, match="did not finish within 0 s"):
+        run_operator(deferrable=False, timeout=0).execute(context())
+    assert "stopping instance 42 (SOFT) failed: ORA-01031: insufficient privileges." in capsys.readouterr().out
+
+
+def test_deferred_timeout_with_soft_fail_skips_even_when_the_stop_fails(db: EngineFakeConnection) -> None:
+    _stop_fails(db)
+    timeout = {"status": "timeout", "instance_id": 42, "instance": None, "message": "..."}
+    with pytest.raises(AirflowSkipException, match="did not finish in time"):
+        run_operator(soft_fail=True).execute_complete(context(), timeout)
+
+
+def test_airflow_trigger_timeout_fails_without_retry_when_a_transient_stop_keeps_failing(
+    db: EngineFakeConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transient stop error is retried, then logged; the outcome stays."""
+    monkeypatch.setattr("airflow_provider_oracle_tasks.db.transient.backoff_delay", lambda *a, **k: 0.0)
+    _stop_fails(db, "ORA-03113: end-of-file on communication channel")
+    ti = FakeTI()
+    ti.xcoms["instance_id"] = 42
+    with pytest.raises(AirflowFailException, match="did not finish within 60 s"):
+        run_operator(timeout=60).resume_execution("__fail__", {"error": "Trigger timeout"}, context(ti))
+    assert [name for name, _ in procs(db)].count("callproc otask.stop") > 1
+
+
+# --- poll interval floor (A-7) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("interval", [0, 0.5, timedelta(milliseconds=10)])
+def test_run_refuses_a_poke_interval_below_one_second(interval: Any) -> None:
+    with pytest.raises(ValueError, match=r"poke_interval=.* is below 1 s"):
+        run_operator(poke_interval=interval)
+
+
+def test_poll_until_never_sleeps_less_than_the_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_oracle_tasks.waiting import progress
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(time, "sleep", sleeps.append)
+    readings = iter([False, True])
+    progress.poll_until(
+        False,
+        finished=bool,
+        read=lambda: next(readings),
+        interval=0,
+        timeout=None,
+        timed_out=lambda last: pytest.fail("no timeout"),
+        show=lambda reading: None,
+    )
+    assert sleeps == [progress.MIN_POLL_INTERVAL, progress.MIN_POLL_INTERVAL]

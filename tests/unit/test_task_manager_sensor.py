@@ -28,6 +28,7 @@ from tests.unit.engine_fakes import (
     sequence,
     status_row,
 )
+from tests.unit.fakes import db_error
 
 FAILED_ROW = (42, 17, "load_sales", "FAILED", -1476, "ORA-01476: divisor is equal to zero", 1)
 
@@ -210,3 +211,29 @@ def test_on_kill_stops_only_when_configured(db: EngineFakeConnection) -> None:
 def test_event_summary_round_trips() -> None:
     data = event("FAILED", [FAILED_ROW])["instance"]
     assert InstanceStatus.from_dict(data).to_dict() == data
+
+
+@pytest.mark.parametrize(
+    ("soft_fail", "expected"), [(False, AirflowSensorTimeout), (True, AirflowSkipException)]
+)
+def test_timeouts_keep_their_outcome_when_the_stop_fails(
+    db: EngineFakeConnection, soft_fail: bool, expected: type[Exception]
+) -> None:
+    """A-3: the stop's ORA error is logged; the sensor still times out (or skips), no retry."""
+    engine_answers(db, RUNNING)
+    db.rules.insert(0, ("callproc otask.stop", db_error("ORA-01031: insufficient privileges")))
+    with pytest.raises(expected):
+        sensor(deferrable=False, timeout=0, on_kill_mode="hard", soft_fail=soft_fail).execute({})
+    wait = sensor(on_kill_mode="soft", soft_fail=soft_fail)
+    with pytest.raises(expected):
+        wait.resume_execution("__fail__", {"error": "Trigger timeout"}, {})
+    timeout = {"status": "timeout", "instance_id": 42, "instance": None, "message": "did not finish"}
+    with pytest.raises(expected):
+        wait.resume_execution("execute_complete", {"event": timeout}, {})
+    assert len(stops(db)) == 3
+
+
+@pytest.mark.parametrize("interval", [0, 0.2, timedelta(0)])
+def test_sensor_refuses_a_poke_interval_below_one_second(interval: Any) -> None:
+    with pytest.raises(ValueError, match=r"poke_interval=.* is below 1 s"):
+        sensor(poke_interval=interval)
