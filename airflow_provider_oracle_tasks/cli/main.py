@@ -240,7 +240,7 @@ def _connect(args: argparse.Namespace) -> Iterator[Any]:
             password = getpass.getpass(f"password for {args.user}: ")
         try:
             connection = oracledb.connect(user=args.user, password=password, dsn=args.dsn)
-        except oracledb.Error as error:
+        except (oracledb.Error, OSError) as error:  # OSError: socket.gaierror is not wrapped by oracledb
             raise ConnectionProblem(
                 f"cannot connect to {args.dsn} as {args.user}: {describe_db_error(error, dsn=args.dsn)}"
             ) from error

@@ -48,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import socket
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -107,7 +108,7 @@ def _call_timeout_ms(seconds: float) -> int:
 
 def _add_hint(exc: BaseException, conn_id: str, params: OracleConnectParams | None) -> None:
     """Attach the one-line explanation once, keeping the original exception type and ``args``."""
-    if not isinstance(exc, oracledb.Error):
+    if not isinstance(exc, oracledb.Error | socket.gaierror):  # oracledb does not wrap gaierror
         return
     note = describe_db_error(exc, conn_id, dsn=params.dsn if params else None)
     if note not in getattr(exc, "__notes__", ()):

@@ -49,7 +49,7 @@ class OracleTaskManagerHook(OracleHook):
                 f"`airflow connections add {conn_id} --conn-uri oracle://user:password@host:1521/SERVICE`"
                 f" or the env var AIRFLOW_CONN_{conn_id.upper()}), or pass the right oracle_conn_id."
             ) from error
-        except oracledb.Error as error:
+        except (oracledb.Error, OSError) as error:  # OSError: socket.gaierror is not wrapped by oracledb
             raise ConnectionProblem(
                 f"cannot connect with Airflow connection '{conn_id}': {describe_db_error(error, conn_id)}"
             ) from error
