@@ -11,14 +11,14 @@ templated and XCom values), makes one ``OTASK`` call per action through
   :class:`OracleTaskManagerStopOperator`, :class:`OracleTaskManagerRetryOperator` - control;
 * :class:`OracleTaskManagerRunOperator` - create, start and wait in one task, deferrable.
 
-The run key is ``dag_id/run_id/task_id/map_index``: an Airflow retry of the same task instance
-gets the same engine instance back and never adds its tasks twice (``engine_api.submit_batch``).
+The run key is ``dag_id/run_id/task_id/map_index`` (plus ``/c<N>`` after the DAG run was cleared
+N times): an Airflow retry of the same task instance gets the same engine instance back and never
+adds its tasks twice (``engine_api.submit_batch``); a clear starts a new instance.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
@@ -74,17 +74,24 @@ MAX_RUN_KEY = 512
 INSTANCE_ID_XCOM = "instance_id"
 OVER_STATES = frozenset({"STOPPING", "SUCCEEDED", "FAILED", "STOPPED", "MISSING"})
 """Instance states in which start and set_threads have nothing left to act on."""
-_DIGITS = re.compile(r"^\s*[0-9]+\s*$")
 
 
 def run_key(context: Context) -> str:
-    """``dag_id/run_id/task_id/map_index`` of the running task instance (hashed beyond 512 chars)."""
+    """``dag_id/run_id/task_id/map_index``, plus ``/c<N>`` once the DAG run was cleared N times.
+
+    A retry keeps the key (same try of the same run: it re-attaches to its instance); a clear
+    bumps ``dag_run.clear_number``, so a cleared task starts a new instance, as users expect.
+    Beyond 512 bytes (the column) the key is cut and ends in its SHA-256.
+    """
     ti = context["ti"]
-    key = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}"
-    if len(key) <= MAX_RUN_KEY:
+    clears = getattr(context.get("dag_run"), "clear_number", 0) or 0
+    key = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}" + (f"/c{clears}" if clears else "")
+    raw = key.encode("utf-8")
+    if len(raw) <= MAX_RUN_KEY:
         return key
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
-    return f"{key[: MAX_RUN_KEY - len(digest) - 1]}#{digest}"
+    digest = hashlib.sha256(raw).hexdigest()
+    head = raw[: MAX_RUN_KEY - len(digest) - 1].decode("utf-8", errors="ignore")
+    return f"{head}#{digest}"
 
 
 def _check_tasks(tasks: Any, from_definitions: bool) -> list[Any]:
@@ -201,8 +208,9 @@ class OracleTaskManagerInstallOperator(BaseOperator):
 class OracleTaskManagerCreateInstanceOperator(_BatchArguments, BaseOperator):
     """Create an instance with its tasks in one commit; returns its id. Does not start it.
 
-    Idempotent across Airflow retries: the run key (``dag_id/run_id/task_id/map_index`` unless
-    ``run_key`` is given) finds the instance of an earlier try, whose tasks are not added again.
+    Idempotent across Airflow retries: the run key (``dag_id/run_id/task_id/map_index``, plus
+    ``/c<N>`` after N clears of the DAG run, unless ``run_key`` is given) finds the instance of an
+    earlier try, whose tasks are not added again; clearing the task creates a new instance.
     Pushes XComs ``created`` (False when an earlier try made it) and ``tasks_added``.
 
     :param tasks: SQL strings or dicts ``{"sql", "name", "group", "priority", "retries",

@@ -89,8 +89,9 @@ def poll_until(
 ) -> T:
     """Sleep ``interval`` and ``read()`` until ``finished``; each new reading goes to ``show``.
 
-    ``interval`` is never taken below :data:`MIN_POLL_INTERVAL`. Once ``timeout`` seconds (None: no limit) have passed, ``timed_out`` gets the last reading
-    and must raise; the last sleep is cut short so the limit is kept.
+    ``interval`` is never taken below :data:`MIN_POLL_INTERVAL`. Once ``timeout`` seconds (None:
+    no limit) have passed, ``timed_out`` gets the last reading and must raise; the last sleep is
+    cut short so the limit is kept.
     """
     started = time.monotonic()
     while not finished(current):

@@ -575,7 +575,8 @@ def test_polling_timeout_fails_without_retry_even_when_the_stop_fails(
     _stop_fails(db)
     with pytest.raises(AirflowFailException, match="did not finish within 0 s"):
         run_operator(deferrable=False, timeout=0).execute(context())
-    assert "stopping instance 42 (SOFT) failed: ORA-01031: insufficient privileges." in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "stopping instance 42 (SOFT) failed: ORA-01031: insufficient privileges." in out
 
 
 def test_deferred_timeout_with_soft_fail_skips_even_when_the_stop_fails(db: EngineFakeConnection) -> None:
@@ -623,3 +624,40 @@ def test_poll_until_never_sleeps_less_than_the_floor(monkeypatch: pytest.MonkeyP
         show=lambda reading: None,
     )
     assert sleeps == [progress.MIN_POLL_INTERVAL, progress.MIN_POLL_INTERVAL]
+
+
+# --- clearing re-runs, retrying re-attaches (A-6) ------------------------------------------------
+
+
+class FakeDagRun:
+    def __init__(self, clear_number: int | None) -> None:
+        self.clear_number = clear_number
+
+
+def test_run_key_adds_the_clear_number_once_the_dag_run_was_cleared() -> None:
+    ti = FakeTI(map_index=3)
+    base = "etl_dag/manual__2025-03-01T00:00:00+00:00/run/3"
+    assert run_key({"ti": ti, "dag_run": FakeDagRun(0)}) == base  # type: ignore[typeddict-item]
+    assert run_key({"ti": ti, "dag_run": FakeDagRun(None)}) == base  # type: ignore[typeddict-item]
+    assert run_key({"ti": ti, "dag_run": FakeDagRun(2)}) == f"{base}/c2"  # type: ignore[typeddict-item]
+
+
+def test_run_key_is_cut_in_bytes_not_characters() -> None:
+    ti = FakeTI()
+    ti.run_id = "é" * 300  # 300 characters, 600 bytes: the column is varchar2(512 byte)
+    key = run_key(context(ti))
+    assert len(key.encode("utf-8")) <= 512
+    head, digest = key.rsplit("#", 1)
+    assert len(digest) == 64
+    assert head.startswith("etl_dag/é")
+
+
+def test_a_cleared_run_task_starts_a_new_instance_while_a_retry_reattaches(db: EngineFakeConnection) -> None:
+    engine_answers(batch_answers(db), SUCCEEDED)
+    ti = FakeTI()
+    run_operator().execute({"ti": ti, "dag_run": FakeDagRun(0)})  # type: ignore[typeddict-item]
+    run_operator().execute({"ti": ti, "dag_run": FakeDagRun(0)})  # type: ignore[typeddict-item]
+    run_operator().execute({"ti": ti, "dag_run": FakeDagRun(1)})  # type: ignore[typeddict-item]
+    keys = [binds["p_run_key"] for name, binds in procs(db) if name == "callfunc otask.create_instance"]
+    base = "etl_dag/manual__2025-03-01T00:00:00+00:00/run/-1"
+    assert keys == [base, base, f"{base}/c1"]
