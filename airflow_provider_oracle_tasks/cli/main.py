@@ -264,6 +264,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command in ENGINE_COMMANDS:
         from airflow_provider_oracle_tasks.cli import engine_commands as cli_engine
 
+        cli_engine.check_arguments(args)  # exit 2 before any password prompt or connection
         with _connect(args) as connection:
             return cli_engine.run(args, connection)
 

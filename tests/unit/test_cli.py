@@ -212,7 +212,7 @@ def test_an_unresolvable_host_of_an_airflow_connection_exits_5_with_a_fix(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(oracledb, "connect", _unresolvable)
-    monkeypatch.setenv("AIRFLOW_CONN_TYPO_HOST", "oracle://OTASK:pw@nosuchhost.invalid:1521/FREEPDB1")
+    monkeypatch.setenv("AIRFLOW_CONN_TYPO_HOST", "oracle://OTASK:secret-pw@nosuchhost.invalid:1521/FREEPDB1")
     code, _, err = run(capsys, "check", "--conn-id", "typo_host")
     assert code == cli.EXIT_CONNECT
     assert "cannot connect with Airflow connection 'typo_host': cannot resolve the host name" in err
