@@ -29,6 +29,7 @@ from airflow_provider_oracle_tasks.db.async_connection import (
     oracle_async_connection,
 )
 from airflow_provider_oracle_tasks.db.connection_params import ThickModeNotSupportedError
+from tests.unit.driver_errors import driver_exception
 
 CONN_ID = "ora_test"
 
@@ -41,7 +42,7 @@ def ora(code: int, text: str) -> oracledb.Error:
 
 
 def connect_failed() -> oracledb.Error:
-    exc = ora_errors._create_exception(ora_errors.ERR_CONNECTION_FAILED, connection_id="abc")
+    exc = driver_exception(ora_errors.ERR_CONNECTION_FAILED, connection_id="abc")
     assert isinstance(exc, oracledb.Error)
     return exc
 
@@ -73,7 +74,7 @@ class FakePool:
         self.acquires += 1
         await asyncio.sleep(0)  # let other tasks interleave, as a network round trip would
         if self.closed:
-            raise ora_errors._create_exception(ora_errors.ERR_POOL_NOT_OPEN)
+            raise driver_exception(ora_errors.ERR_POOL_NOT_OPEN)
         if self.driver.acquire_failures:
             raise self.driver.acquire_failures.pop(0)
         self.busy += 1

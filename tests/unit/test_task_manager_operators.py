@@ -34,6 +34,7 @@ from airflow_provider_oracle_tasks.operators.task_manager import (
     run_key,
 )
 from airflow_provider_oracle_tasks.triggers.task_manager import OracleTaskManagerInstanceTrigger
+from tests.unit.driver_errors import driver_exception
 from tests.unit.engine_fakes import (
     EngineFakeConnection,
     batch_answers,
@@ -370,7 +371,7 @@ def test_run_without_deferral_polls_and_logs_progress_at_a_sane_rate(
 def test_run_polling_retries_a_transient_error(db: EngineFakeConnection) -> None:
     from oracledb import errors as ora_errors
 
-    lost = ora_errors._create_exception(ora_errors.ERR_CONNECTION_CLOSED)
+    lost = driver_exception(ora_errors.ERR_CONNECTION_CLOSED)
     engine_answers(batch_answers(db), sequence(RUNNING, lost, SUCCEEDED))
     assert run_operator(deferrable=False).execute(context())["state"] == "SUCCEEDED"
 
