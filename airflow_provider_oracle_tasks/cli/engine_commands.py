@@ -1,8 +1,9 @@
 """The DBA commands of ``oracle-tasks`` that act on instances: status, threads, stop, retry, purge.
 
 ``cli/main.py`` parses the arguments, has :func:`check_arguments` check them (before any password
-prompt or connection) and opens the connection; each handler here makes one engine call through :mod:`~airflow_provider_oracle_tasks.engine.api` (or the batched status
-read) and prints what happened. Exit codes are the ones documented in ``cli.py``.
+prompt or connection) and opens the connection; each handler here makes one engine call through
+:mod:`~airflow_provider_oracle_tasks.engine.api` (or the batched status read) and prints what
+happened. Exit codes are the ones documented in ``cli.py``.
 """
 
 from __future__ import annotations

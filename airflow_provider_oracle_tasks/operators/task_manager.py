@@ -35,6 +35,7 @@ from airflow.sdk.exceptions import (
 
 from airflow_provider_oracle_tasks import validation
 from airflow_provider_oracle_tasks.hooks import task_manager_hook
+from airflow_provider_oracle_tasks.links import INSTANCE_ID_XCOM, OracleTaskManagerInstanceLink
 from airflow_provider_oracle_tasks.validation import flag, oracle_identifier
 from airflow_provider_oracle_tasks.waiting.arguments import (
     check_now,
@@ -71,7 +72,6 @@ if TYPE_CHECKING:
 
 MAX_RUN_KEY = 512
 """engine_api.MAX_RUN_KEY (OTASK_INSTANCES.RUN_KEY varchar2(512)); a unit test keeps them equal."""
-INSTANCE_ID_XCOM = "instance_id"
 OVER_STATES = frozenset({"STOPPING", "SUCCEEDED", "FAILED", "STOPPED", "MISSING"})
 """Instance states in which start and set_threads have nothing left to act on."""
 
@@ -167,7 +167,7 @@ class OracleTaskManagerInstallOperator(BaseOperator):
     :param dry_run: only log the statements that would run; needs no database.
     """
 
-    template_fields: Sequence[str] = ("expected_schema",)
+    template_fields: Sequence[str] = ("expected_schema", "oracle_conn_id")
     ui_color = "#f4d6c6"
 
     def __init__(
@@ -226,8 +226,9 @@ class OracleTaskManagerCreateInstanceOperator(_BatchArguments, BaseOperator):
     :param run_key: override the derived run key (templated), e.g. to share one instance.
     """
 
-    template_fields: Sequence[str] = ("tasks", "taskspace", "run_key")
+    template_fields: Sequence[str] = ("tasks", "taskspace", "run_key", "oracle_conn_id")
     template_fields_renderers: ClassVar[dict[str, str]] = {"tasks": "json"}
+    operator_extra_links = (OracleTaskManagerInstanceLink(),)
     ui_color = "#f9e3b4"
 
     def __init__(
@@ -264,6 +265,7 @@ class OracleTaskManagerCreateInstanceOperator(_BatchArguments, BaseOperator):
                 "Instance %s exists for this run key (earlier try): nothing added", result.instance_id
             )
         ti = context["ti"]
+        ti.xcom_push(key=INSTANCE_ID_XCOM, value=result.instance_id)
         ti.xcom_push(key="created", value=result.created)
         ti.xcom_push(key="tasks_added", value=result.tasks_added)
         return result.instance_id
@@ -272,7 +274,8 @@ class OracleTaskManagerCreateInstanceOperator(_BatchArguments, BaseOperator):
 class _InstanceControl(BaseOperator):
     """One control call on ``instance_id`` (templated or an XComArg, e.g. ``create.output``)."""
 
-    template_fields: Sequence[str] = ("instance_id",)
+    template_fields: Sequence[str] = ("instance_id", "oracle_conn_id")
+    operator_extra_links = (OracleTaskManagerInstanceLink(),)
     ui_color = "#e8d5f2"
 
     def __init__(self, *, instance_id: Any, oracle_conn_id: str = "oracle_default", **kwargs: Any) -> None:
@@ -281,8 +284,12 @@ class _InstanceControl(BaseOperator):
         self.oracle_conn_id = oracle_conn_id
         check_now(instance_id, "instance_id", validation.instance_id)
 
-    def _instance(self) -> int:
-        return int(rendered_int(self.instance_id, "instance_id", validation.instance_id))
+    def _instance(self, context: Context | None = None) -> int:
+        """The checked instance id; with ``context`` also pushed as XCom ``instance_id`` (the link)."""
+        instance = int(rendered_int(self.instance_id, "instance_id", validation.instance_id))
+        if context is not None:
+            context["ti"].xcom_push(key=INSTANCE_ID_XCOM, value=instance)
+        return instance
 
     def _hook(self) -> OracleTaskManagerHook:
         return task_manager_hook(self.oracle_conn_id)
@@ -313,7 +320,7 @@ class OracleTaskManagerStartJobsOperator(_InstanceControl):
     when ``threads`` is given); on an instance that is already over it logs and does nothing.
     """
 
-    template_fields: Sequence[str] = ("instance_id", "threads")
+    template_fields: Sequence[str] = ("instance_id", "threads", "oracle_conn_id")
 
     def __init__(self, *, instance_id: Any, threads: Any = None, **kwargs: Any) -> None:
         super().__init__(instance_id=instance_id, **kwargs)
@@ -321,7 +328,7 @@ class OracleTaskManagerStartJobsOperator(_InstanceControl):
         check_now(threads, "threads", validation.optional_threads)
 
     def execute(self, context: Context) -> int:
-        instance = self._instance()
+        instance = self._instance(context)
         threads = rendered_int(self.threads, "threads", validation.optional_threads)
         if self._unless_over(instance, "start", lambda: self._hook().start_jobs(instance, threads)):
             self.log.info(
@@ -338,7 +345,7 @@ class OracleTaskManagerSetThreadsOperator(_InstanceControl):
     An instance that is already over (stopping or finished) is logged, not an error.
     """
 
-    template_fields: Sequence[str] = ("instance_id", "threads")
+    template_fields: Sequence[str] = ("instance_id", "threads", "oracle_conn_id")
 
     def __init__(self, *, instance_id: Any, threads: Any, **kwargs: Any) -> None:
         super().__init__(instance_id=instance_id, **kwargs)
@@ -346,7 +353,7 @@ class OracleTaskManagerSetThreadsOperator(_InstanceControl):
         check_now(threads, "threads", validation.threads)
 
     def execute(self, context: Context) -> int:
-        instance = self._instance()
+        instance = self._instance(context)
         threads = int(rendered_int(self.threads, "threads", validation.threads))
         if self._unless_over(instance, "throttle", lambda: self._hook().set_threads(instance, threads)):
             self.log.info("Instance %s now targets %s thread(s)", instance, threads)
@@ -357,7 +364,7 @@ class OracleTaskManagerStopOperator(_InstanceControl):
     """Stop an instance; returns the id. ``mode`` 'soft': running tasks finish, nothing new
     starts; 'hard': its worker jobs are stopped now and their tasks marked STOPPED."""
 
-    template_fields: Sequence[str] = ("instance_id", "mode")
+    template_fields: Sequence[str] = ("instance_id", "mode", "oracle_conn_id")
 
     def __init__(self, *, instance_id: Any, mode: str = "soft", **kwargs: Any) -> None:
         super().__init__(instance_id=instance_id, **kwargs)
@@ -365,7 +372,7 @@ class OracleTaskManagerStopOperator(_InstanceControl):
         check_now(mode, "mode", validation.stop_mode)
 
     def execute(self, context: Context) -> int:
-        instance = self._instance()
+        instance = self._instance(context)
         mode = validation.stop_mode(self.mode, "mode")
         self._hook().stop(instance, mode)
         self.log.info("Stopped instance %s (%s)", instance, mode)
@@ -376,7 +383,7 @@ class OracleTaskManagerRetryOperator(_InstanceControl):
     """Put the FAILED tasks (and those skipped or stopped because of them) back to work and
     restart workers (``threads`` None = the last target); returns the id."""
 
-    template_fields: Sequence[str] = ("instance_id", "threads")
+    template_fields: Sequence[str] = ("instance_id", "threads", "oracle_conn_id")
 
     def __init__(self, *, instance_id: Any, threads: Any = None, **kwargs: Any) -> None:
         super().__init__(instance_id=instance_id, **kwargs)
@@ -384,7 +391,7 @@ class OracleTaskManagerRetryOperator(_InstanceControl):
         check_now(threads, "threads", validation.optional_threads)
 
     def execute(self, context: Context) -> int:
-        instance = self._instance()
+        instance = self._instance(context)
         threads = rendered_int(self.threads, "threads", validation.optional_threads)
         self._hook().retry_failed(instance, threads)
         self.log.info("Retrying the failed tasks of instance %s", instance)
@@ -419,8 +426,9 @@ class OracleTaskManagerRunOperator(_BatchArguments, StopsOnDeferralTimeout):
     See :class:`OracleTaskManagerCreateInstanceOperator` for the batch arguments.
     """
 
-    template_fields: Sequence[str] = ("tasks", "taskspace", "threads", "run_key")
+    template_fields: Sequence[str] = ("tasks", "taskspace", "threads", "run_key", "oracle_conn_id")
     template_fields_renderers: ClassVar[dict[str, str]] = {"tasks": "json"}
+    operator_extra_links = (OracleTaskManagerInstanceLink(),)
     ui_color = "#d6ecc6"
 
     def __init__(

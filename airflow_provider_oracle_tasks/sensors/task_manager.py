@@ -19,6 +19,7 @@ from airflow.sdk.exceptions import (
 
 from airflow_provider_oracle_tasks import validation
 from airflow_provider_oracle_tasks.hooks import task_manager_hook
+from airflow_provider_oracle_tasks.links import INSTANCE_ID_XCOM, OracleTaskManagerInstanceLink
 from airflow_provider_oracle_tasks.waiting.arguments import (
     check_now,
     poll_interval,
@@ -62,7 +63,8 @@ class OracleTaskManagerInstanceSensor(BaseSensorOperator, StopsOnDeferralTimeout
     :param progress_log_interval: seconds between progress lines while something changes.
     """
 
-    template_fields: Sequence[str] = ("instance_id",)
+    template_fields: Sequence[str] = ("instance_id", "oracle_conn_id")
+    operator_extra_links = (OracleTaskManagerInstanceLink(),)
     ui_color = "#c6e2ec"
 
     def __init__(
@@ -96,6 +98,8 @@ class OracleTaskManagerInstanceSensor(BaseSensorOperator, StopsOnDeferralTimeout
         return task_manager_hook(self.oracle_conn_id)
 
     def execute(self, context: Context) -> Any:
+        if "ti" in context:  # the extra link reads it
+            context["ti"].xcom_push(key=INSTANCE_ID_XCOM, value=self._instance())
         if not self.deferrable:
             try:
                 return super().execute(context)

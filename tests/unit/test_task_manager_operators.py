@@ -229,7 +229,7 @@ def test_create_instance_submits_in_one_commit_with_the_run_key_and_pushes_xcoms
         {"sql": "update t partition (p1) set c = :v", "name": "p1", "group": 2, "binds": {"v": "x"}},
     ]
     assert db.commits == 1
-    assert ti.xcoms == {"created": True, "tasks_added": 2}
+    assert ti.xcoms == {"instance_id": 42, "created": True, "tasks_added": 2}
 
 
 def test_create_instance_again_for_the_same_run_key_adds_nothing(db: EngineFakeConnection) -> None:
@@ -237,7 +237,7 @@ def test_create_instance_again_for_the_same_run_key_adds_nothing(db: EngineFakeC
     ti = FakeTI("create")
     assert OracleTaskManagerCreateInstanceOperator(task_id="create", tasks=TASKS).execute(context(ti)) == 42
     assert [name for name, _ in procs(db)] == ["callfunc otask.create_instance"]
-    assert ti.xcoms == {"created": False, "tasks_added": 0}
+    assert ti.xcoms == {"instance_id": 42, "created": False, "tasks_added": 0}
 
 
 def test_create_instance_from_definitions_alone(db: EngineFakeConnection) -> None:
