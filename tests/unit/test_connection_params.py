@@ -115,7 +115,7 @@ def _oracle_provider_version() -> tuple[int, ...]:
 
 @pytest.mark.skipif(
     _oracle_provider_version() < REFERENCE_PROVIDER,
-    reason="parity reference is OracleHook 4.7+; older providers map fewer extras (thin mode does not use it)",
+    reason="parity reference is OracleHook 4.7+; older providers map fewer extras (thin mode ignores it)",
 )
 @pytest.mark.parametrize("case", list(PARITY_CASES), ids=list(PARITY_CASES))
 def test_same_connect_kwargs_and_session_settings_as_oracle_hook(case: str) -> None:
