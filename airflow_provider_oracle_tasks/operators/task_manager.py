@@ -24,8 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-from airflow.sdk import BaseOperator, Context
-from airflow.sdk.configuration import conf
+from airflow.sdk import BaseOperator, Context, conf
 from airflow.sdk.exceptions import (
     AirflowException,
     AirflowFailException,
@@ -56,6 +55,7 @@ from airflow_provider_oracle_tasks.waiting.deferral import (
 from airflow_provider_oracle_tasks.waiting.progress import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_PROGRESS_LOG_INTERVAL,
+    DEFER_TIMEOUT_MARGIN,
     ProgressLog,
     poll_until,
     timeout_message,
@@ -521,7 +521,7 @@ class OracleTaskManagerRunOperator(_BatchArguments, StopsOnDeferralTimeout):
                 progress_log_interval=self.progress_log_interval,
             ),
             method_name="execute_complete",
-            timeout=None if self.timeout is None else timedelta(seconds=self.timeout),
+            timeout=None if self.timeout is None else timedelta(seconds=self.timeout + DEFER_TIMEOUT_MARGIN),
         )
 
     def _poll(self, hook: OracleTaskManagerHook, current: InstanceStatus) -> dict[str, Any]:

@@ -7,9 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Context
-from airflow.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.configuration import conf
+from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import (
     AirflowException,
     AirflowFailException,
@@ -36,6 +34,7 @@ from airflow_provider_oracle_tasks.waiting.deferral import (
 from airflow_provider_oracle_tasks.waiting.progress import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_PROGRESS_LOG_INTERVAL,
+    DEFER_TIMEOUT_MARGIN,
     ProgressLog,
 )
 
@@ -127,7 +126,7 @@ class OracleTaskManagerInstanceSensor(BaseSensorOperator, StopsOnDeferralTimeout
                 progress_log_interval=self.progress_log_interval,
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+            timeout=timedelta(seconds=self.timeout + DEFER_TIMEOUT_MARGIN),
         )
 
     def poke(self, context: Context) -> PokeReturnValue | bool:

@@ -21,6 +21,10 @@ MIN_POLL_INTERVAL = 1.0
 """Floor of ``poke_interval`` on the worker: each read opens a connection and runs 3 statements,
 so 0 would be a busy loop of thousands of status reads a second against the database."""
 DEFAULT_PROGRESS_LOG_INTERVAL = 60.0
+DEFER_TIMEOUT_MARGIN = 120.0
+"""Seconds Airflow's deferral timeout is set after the trigger's own ``timeout_at``: the trigger's
+timeout event (with the last status) then wins over the scheduler's ``__fail__``, which comes only
+every ``trigger_timeout_check_interval``; the scheduler's timeout stays the backstop."""
 HEARTBEAT_FACTOR = 10
 """An unchanged instance is still logged every HEARTBEAT_FACTOR x progress_log_interval."""
 

@@ -339,7 +339,7 @@ def test_run_defers_after_one_status_read_with_timeout_and_kill_mode(db: EngineF
     _, kwargs = trigger.serialize()
     assert (kwargs["instance_id"], kwargs["poll_interval"], kwargs["on_kill_mode"]) == (42, 5.0, "HARD")
     assert abs(kwargs["timeout_at"] - (time.time() + 600)) < 5
-    assert deferred.value.timeout == timedelta(seconds=600)
+    assert deferred.value.timeout == timedelta(seconds=600 + 120)  # the trigger's timeout comes first
     assert deferred.value.method_name == "execute_complete"
     assert [name for name, _ in procs(db)] == [
         "callfunc otask.create_instance",

@@ -100,7 +100,7 @@ def test_deferrable_sensor_pokes_once_then_defers_with_its_timeout(db: EngineFak
     _, kwargs = trigger.serialize()
     assert (kwargs["instance_id"], kwargs["poll_interval"], kwargs["on_kill_mode"]) == (42, 5.0, "SOFT")
     assert abs(kwargs["timeout_at"] - (time.time() + 7200)) < 5
-    assert deferred.value.timeout == timedelta(hours=2)
+    assert deferred.value.timeout == timedelta(hours=2, minutes=2)  # the trigger's timeout comes first
     statuses = [sql for sql, _ in db.calls() if "from otask_instances_v i" in sql]
     assert len(statuses) == 1
 
