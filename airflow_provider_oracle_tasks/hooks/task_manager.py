@@ -54,6 +54,16 @@ class OracleTaskManagerHook(OracleHook):
                 f"cannot connect with Airflow connection '{conn_id}': {describe_db_error(error, conn_id)}"
             ) from error
 
+    def uses_thick_mode(self) -> bool:
+        """Whether this connection connects in thick mode (extra ``thick_mode`` or the hook's flag).
+
+        The triggerer's asyncio connections need thin mode, so waiting tasks poll instead of
+        deferring on such a connection (checked before anything is started).
+        """
+        airflow_conn = self.get_connection(self.get_conn_id())
+        params = build_connect_params(airflow_conn, airflow_conn.extra_dejson, thick_mode=self.thick_mode)
+        return bool(params.thick_mode)
+
     def _run(self, action: Callable[[Any], Any]) -> Any:
         connection = self.get_conn()
         try:

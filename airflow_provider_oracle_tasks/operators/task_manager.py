@@ -48,6 +48,7 @@ from airflow_provider_oracle_tasks.waiting.arguments import (
 )
 from airflow_provider_oracle_tasks.waiting.deferral import (
     StopsOnDeferralTimeout,
+    can_defer,
     duration,
     instance_status,
     read_status,
@@ -479,6 +480,7 @@ class OracleTaskManagerRunOperator(_BatchArguments, StopsOnDeferralTimeout):
     def execute(self, context: Context) -> dict[str, Any]:
         threads = rendered_int(self.threads, "threads", validation.optional_threads)
         hook = task_manager_hook(self.oracle_conn_id)
+        deferrable = self.deferrable and can_defer(hook, self.poke_interval, self.log)
         result = self._submit(hook, context)
         instance = self._instance_id = result.instance_id
         context["ti"].xcom_push(key=INSTANCE_ID_XCOM, value=instance)
@@ -487,7 +489,7 @@ class OracleTaskManagerRunOperator(_BatchArguments, StopsOnDeferralTimeout):
         if current.is_finished:
             ProgressLog(self.log).update(current)
             return self._finish(current)
-        if self.deferrable:
+        if deferrable:
             self._defer(current)
         return self._poll(hook, current)
 

@@ -28,6 +28,7 @@ from airflow_provider_oracle_tasks.waiting.arguments import (
 )
 from airflow_provider_oracle_tasks.waiting.deferral import (
     StopsOnDeferralTimeout,
+    can_defer,
     instance_status,
     read_status,
 )
@@ -99,7 +100,7 @@ class OracleTaskManagerInstanceSensor(BaseSensorOperator, StopsOnDeferralTimeout
     def execute(self, context: Context) -> Any:
         if "ti" in context:  # the extra link reads it
             context["ti"].xcom_push(key=INSTANCE_ID_XCOM, value=self._instance())
-        if not self.deferrable:
+        if not (self.deferrable and can_defer(self._hook(), self.poke_interval, self.log)):
             try:
                 return super().execute(context)
             except (AirflowSensorTimeout, AirflowSkipException):

@@ -42,6 +42,24 @@ def read_status(hook: OracleTaskManagerHook, instance_id: int, logger: Any) -> I
     return retry(lambda: hook.instance_status(instance_id), log=logger, what=what)
 
 
+def can_defer(hook: OracleTaskManagerHook, poke_interval: float, logger: Any) -> bool:
+    """False (with a warning) for a thick-mode connection: the triggerer can only use thin mode.
+
+    Deferring anyway would start the batch and then fail every deferral while it runs on
+    unobserved; polling in the worker works in both modes.
+    """
+    if not hook.uses_thick_mode():
+        return True
+    logger.warning(
+        "Connection '%s' uses thick mode, and the triggerer's asyncio connections need thin mode: "
+        "this task waits in the worker instead of deferring, reading the status every %s s. "
+        "Use a thin-mode connection for deferrable tasks (see docs/operators/waiting.md).",
+        hook.get_conn_id(),
+        f"{poke_interval:g}",
+    )
+    return False
+
+
 class StopsOnDeferralTimeout(BaseOperator):
     """Mixin: stop the awaited instance when Airflow's trigger timeout fails the deferred task.
 

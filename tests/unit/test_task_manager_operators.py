@@ -662,3 +662,28 @@ def test_a_cleared_run_task_starts_a_new_instance_while_a_retry_reattaches(db: E
     keys = [binds["p_run_key"] for name, binds in procs(db) if name == "callfunc otask.create_instance"]
     base = "etl_dag/manual__2025-03-01T00:00:00+00:00/run/-1"
     assert keys == [base, base, f"{base}/c1"]
+
+
+# --- thick mode cannot defer (A-14) ----------------------------------------------------------------
+
+
+def test_a_thick_mode_connection_polls_instead_of_deferring(
+    db: EngineFakeConnection, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
+
+    monkeypatch.setattr(OracleTaskManagerHook, "uses_thick_mode", lambda self: True)
+    engine_answers(batch_answers(db), sequence(RUNNING, SUCCEEDED))
+    summary = run_operator(deferrable=True).execute(context())  # no TaskDeferred
+    assert summary["state"] == "SUCCEEDED"
+    assert "uses thick mode" in capsys.readouterr().out
+
+
+def test_the_hook_tells_a_thick_mode_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
+
+    conn = {"conn_type": "oracle", "login": "A", "password": "secret-pw", "host": "h", "schema": "S"}
+    monkeypatch.setenv("AIRFLOW_CONN_THIN", json.dumps(conn))
+    monkeypatch.setenv("AIRFLOW_CONN_THICK", json.dumps({**conn, "extra": {"thick_mode": True}}))
+    assert OracleTaskManagerHook(oracle_conn_id="thin").uses_thick_mode() is False
+    assert OracleTaskManagerHook(oracle_conn_id="thick").uses_thick_mode() is True

@@ -237,3 +237,14 @@ def test_timeouts_keep_their_outcome_when_the_stop_fails(
 def test_sensor_refuses_a_poke_interval_below_one_second(interval: Any) -> None:
     with pytest.raises(ValueError, match=r"poke_interval=.* is below 1 s"):
         sensor(poke_interval=interval)
+
+
+def test_a_thick_mode_sensor_pokes_instead_of_deferring(
+    db: EngineFakeConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A-14: the triggerer needs thin mode; deferring would fail every wait."""
+    from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
+
+    monkeypatch.setattr(OracleTaskManagerHook, "uses_thick_mode", lambda self: True)
+    engine_answers(db, sequence(RUNNING, SUCCEEDED))
+    assert sensor(deferrable=True).execute({})["state"] == "SUCCEEDED"
