@@ -247,3 +247,21 @@ def test_dsn_connect_hints_do_not_mention_an_airflow_connection(
     assert code == cli.EXIT_CONNECT
     assert "Fix: check host and port of --dsn db-host:1521/S" in err
     assert "Airflow connection" not in err
+
+
+@pytest.mark.parametrize("command", ["install", "uninstall", "grants", "version", "check", "status", "purge"])
+def test_each_sub_command_help_shows_its_own_options_only(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """A-23: the 25-line shared epilog lives in the main --help only."""
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0
+    assert "exit codes:" not in out
+    assert "connection options, privileges and exit codes: oracle-tasks --help" in out
+    assert len(out.splitlines()) < 40
+
+
+def test_grants_help_asks_for_a_dba_connection(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "grants", "--help")
+    assert "connection id of a DBA" in " ".join(out.split())
+    assert "of the schema owner" not in out
