@@ -28,6 +28,14 @@ def oracle_identifier(value: Any, argument: str, *, optional: bool = False) -> s
     return value.upper()
 
 
+def job_class(value: Any, argument: str) -> str | None:
+    """A Scheduler job class name, upper-cased, or None; a ``SYS.`` prefix is allowed and dropped
+    (job classes always live in SYS), as the engine's ``checked_job_class`` does."""
+    if isinstance(value, str) and value[:4].upper() == "SYS.":
+        value = value[4:]
+    return oracle_identifier(value, argument, optional=True)
+
+
 def flag(value: Any, argument: str) -> bool:
     """Booleans only: a string like 'false' is truthy in Python and would silently do the opposite."""
     if not isinstance(value, bool):

@@ -65,3 +65,17 @@ def test_text_counts_bytes() -> None:
     assert validation.text("a" * 512, "run_key", max_length=512) == "a" * 512
     with pytest.raises(ValueError, match="at most 512 bytes"):
         validation.text("€" * 171, "run_key", max_length=512)  # 171 characters, 513 bytes
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("SYS.ETL_CLASS", "ETL_CLASS"), ("sys.etl", "ETL"), ("X", "X")]
+)
+def test_job_classes_may_carry_the_sys_prefix_as_the_engine_allows(value: str, expected: str) -> None:
+    assert validation.job_class(value, "job_class") == expected
+    assert validation.job_class(None, "job_class") is None
+
+
+@pytest.mark.parametrize("value", ["SYS.", "SYS.a.b", "OTHER.ETL", "SYS.ETL\n"])
+def test_other_qualified_job_classes_are_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="is not a valid Oracle name"):
+        validation.job_class(value, "job_class")
