@@ -322,7 +322,7 @@ class AsyncOraclePools:
                         if clean:
                             await entry.pool.release(conn)
                         else:  # a round trip may have been cut half-way: never hand it out again
-                            await entry.pool.drop(conn)
+                            await entry.pool.drop(conn)  # type: ignore[arg-type]  # oracledb's hint says Connection
                     except Exception:
                         log.debug("Return of a pooled connection for '%s' failed", conn_id, exc_info=True)
             finally:

@@ -103,10 +103,11 @@ class StopsOnDeferralTimeout(BaseOperator):
         from airflow_provider_oracle_tasks.db.transient import describe_db_error, retry
 
         mode = self.on_kill_mode
+        logger: Any = self.log  # structlog's BoundLogger has the warning() that retry() calls
         try:
             retry(
                 lambda: task_manager_hook(self.oracle_conn_id).stop(instance_id, mode),
-                log=self.log,
+                log=logger,
                 what=f"stop of instance {instance_id}",
             )
         except Exception as error:
