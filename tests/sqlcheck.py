@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -179,6 +180,32 @@ def unit_payload() -> list[dict[str, Any]]:
     return payload
 
 
+_PLSQL_UNIT = re.compile(
+    r"\s*(begin|declare|create\s+(or\s+replace\s+)?(editionable\s+|noneditionable\s+)?"
+    r"(package|procedure|function|trigger|type\s+body)\b)",
+    re.I,
+)
+
+
+def recorded_payload(path: Path) -> list[dict[str, Any]]:
+    """The statements of a SQLCHECK_RECORD file (JSON lines {test, text}), once each, as one group
+    checked against the installed schema; a finding names the first test that sent the text."""
+    seen: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        seen.setdefault(item["text"], item["test"] or "unknown test")
+    return [
+        {
+            "file": f"recorded by {test}",
+            "line": 1,
+            "kind": "plsql" if _PLSQL_UNIT.match(text) else "sql",
+            "text": text,
+            "group": "python",
+        }
+        for text, test in seen.items()
+    ]
+
+
 def schema_catalog() -> Mapping[str, Any]:
     """The catalog of the objects the install creates (one run; later runs reuse the parse cache)."""
     return run(payload_of(schema_expansions())).schema
@@ -193,6 +220,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "files", nargs="*", type=Path, help="extra scripts (fixtures), each checked on its own"
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--recorded",
+        type=Path,
+        metavar="FILE",
+        help="also check the SQL the unit fakes received (a SQLCHECK_RECORD=FILE run of pytest)",
+    )
     args = parser.parse_args(argv)
     expansions = schema_expansions()
     failures = [f"{display_path(e.script)}: cannot expand: {e.error}" for e in expansions if e.error]
@@ -202,6 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if extra.error:
             failures.append(f"{display_path(file)}: cannot expand: {extra.error}")
         payload.extend(payload_of([extra], group=display_path(file)))
+    if args.recorded:
+        payload.extend(recorded_payload(args.recorded))
     try:
         result = run(payload)
     except ToolError as error:

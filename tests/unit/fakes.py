@@ -12,6 +12,8 @@ connection with ``strict=False``.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +30,16 @@ def db_error(message: str, *, kind: type[oracledb.Error] = oracledb.DatabaseErro
     prefix, _, _ = message.partition(":")
     code = int(prefix.split("-")[1]) if prefix.startswith("ORA-") else 0
     return kind(_Error(message, code=code))
+
+
+def record(text: str) -> None:
+    """With SQLCHECK_RECORD=<file>, every statement the fakes accept is appended to it (JSON lines),
+    for ``tools/sqlcheck --recorded <file>``: the full parse and semantic check of what was sent."""
+    path = os.environ.get("SQLCHECK_RECORD")
+    if path:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps({"test": test, "text": text}) + "\n")
 
 
 def refuse(check: Callable[[], None]) -> None:
@@ -99,6 +111,7 @@ class FakeCursor:
         all_binds = {**(parameters or {}), **binds}
         if self.connection.strict and not sql.startswith(("callproc ", "callfunc ")):
             refuse(lambda: strict_oracle.check_sql(sql))
+            record(sql)
         self.connection.executed.append(Executed(sql, all_binds))
         self.rows = []
         if "dbms_output.get_lines" in sql:
@@ -127,6 +140,10 @@ class FakeCursor:
             refuse(
                 lambda: strict_oracle.check_call(name, len(parameters or []), list(keyword_parameters or {}))
             )
+            # The same call as PL/SQL text, as python-oracledb sends callproc/callfunc.
+            args = [f":{i}" for i in range(len(parameters or []))]
+            args += [f"{key} => :{key}" for key in keyword_parameters or {}]
+            record(f"begin {name}({', '.join(args)}); end;")
 
     def fetchone(self) -> tuple[Any, ...] | None:
         return self.rows.pop(0) if self.rows else None
