@@ -128,6 +128,12 @@ class FakeBroker:
             if options.condition is not None and not self.conditions[options.condition](message.payload):
                 continue
             return message
+        if options.msgid is not None:
+            # Oracle: a dequeue by a message id that is not there for this consumer raises ORA-25263
+            # (python-oracledb's own tests assert it); it never returns "no message".
+            raise _db_error(
+                f"ORA-25263: no message in queue {queue.upper()} with message ID {options.msgid.hex().upper()}"
+            )
         return None
 
     def changed(self) -> asyncio.Event:

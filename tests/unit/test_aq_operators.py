@@ -68,7 +68,7 @@ def test_first_run_creates_table_queue_starts_it_and_adds_subscribers(db: Any) -
 
 def test_second_run_only_starts_the_queue(db: Any) -> None:
     _, sql, _ = db
-    sql.on(r"from user_queue_tables", [("SYS.RAW", "MULTIPLE")])
+    sql.on(r"from user_queue_tables", [("RAW", "SYS.RAW", "MULTIPLE")])
     sql.on(r"from user_queues", [("PAYROLL_FILES_QT", "  YES  ", "  YES  ")])
     sql.on(r"from user_queue_subscribers", [("PAYROLL_DAG",), ("AUDIT",)])
     result = create().execute(CONTEXT)
@@ -76,9 +76,57 @@ def test_second_run_only_starts_the_queue(db: Any) -> None:
     assert result["created"] == []
 
 
+def test_a_raw_queue_table_whose_object_type_is_null_is_reused(db: Any) -> None:
+    """Q-4: OBJECT_TYPE is documented for TYPE = OBJECT only; the re-run must read TYPE too."""
+    _, sql, _ = db
+    sql.on(
+        r'select q\."TYPE", q\.object_type, q\.recipients from user_queue_tables q',
+        [("RAW", None, "MULTIPLE")],
+    )
+    sql.on(r"from user_queues", [("PAYROLL_FILES_QT", "YES", "YES")])
+    sql.on(r"from user_queue_subscribers", [("PAYROLL_DAG",), ("AUDIT",)])
+    assert create().execute(CONTEXT)["created"] == []
+
+
+def test_a_raw_queue_table_is_not_reused_for_an_object_type(db: Any) -> None:
+    _, sql, _ = db
+    sql.on(r"from user_queue_tables", [("RAW", None, "MULTIPLE")])
+    with pytest.raises(AQSetupError, match=r"payload type RAW, not APP\.BCKUP_MSGT"):
+        create(payload_type="BCKUP_MSGT").execute(CONTEXT)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"payload": b"x" * 32768}, "at most 32767 bytes"),
+        ({"payload": {"a": float("nan")}}, "not a JSON value"),
+        ({"payload": {1, 2}, "payload_type": "JSON"}, "not a JSON value"),
+        ({"payload": "x", "correlation": "é" * 65}, "at most 128 bytes"),
+    ],
+)
+def test_enqueue_payload_and_correlation_are_checked_when_the_dag_is_parsed(
+    kwargs: dict[str, Any], match: str
+) -> None:
+    """Q-8: checked before any connection (here: at construction)."""
+    from airflow_provider_oracle_tasks.operators.aq import OracleAQEnqueueOperator
+
+    args = {"task_id": "e", "queue_name": "Q", "payload": "x", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        OracleAQEnqueueOperator(**args)
+
+
+def test_a_builtin_type_is_not_a_payload_type_and_a_long_queue_name_asks_for_queue_table() -> None:
+    from airflow_provider_oracle_tasks.operators.aq import OracleAQCreateQueueOperator
+
+    with pytest.raises(ValueError, match="built-in SQL type"):
+        OracleAQCreateQueueOperator(task_id="c", queue_name="Q", payload_type="varchar2")
+    with pytest.raises(ValueError, match="pass queue_table="):
+        OracleAQCreateQueueOperator(task_id="c", queue_name="Q" * 127)
+
+
 def test_existing_queue_table_of_another_payload_type_is_refused(db: Any) -> None:
     _, sql, _ = db
-    sql.on(r"from user_queue_tables", [("APP.BCKUP_MSGT", "MULTIPLE")])
+    sql.on(r"from user_queue_tables", [("OBJECT", "APP.BCKUP_MSGT", "MULTIPLE")])
     with pytest.raises(AQSetupError, match=r"payload type APP\.BCKUP_MSGT, not SYS\.RAW"):
         create().execute(CONTEXT)
     assert ddl(sql) == []
@@ -86,7 +134,7 @@ def test_existing_queue_table_of_another_payload_type_is_refused(db: Any) -> Non
 
 def test_single_consumer_queue_table_is_refused(db: Any) -> None:
     _, sql, _ = db
-    sql.on(r"from user_queue_tables", [("SYS.RAW", "SINGLE")])
+    sql.on(r"from user_queue_tables", [("RAW", "SYS.RAW", "SINGLE")])
     with pytest.raises(AQSetupError, match="single-consumer"):
         create().execute(CONTEXT)
 

@@ -795,7 +795,8 @@ def test_parsing_a_dag_with_the_chain_operator_imports_no_driver() -> None:
     code = (
         "import sys, airflow.sdk\n"
         "import airflow_provider_oracle_tasks.operators.chain, airflow_provider_oracle_tasks.sensors.chain\n"
-        "heavy = [m for m in ('oracledb', 'sqlparse', 'airflow.providers.oracle.hooks.oracle') if m in sys.modules]\n"
+        "names = ('oracledb', 'sqlparse', 'airflow.providers.oracle.hooks.oracle')\n"
+        "heavy = [m for m in names if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
