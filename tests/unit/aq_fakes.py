@@ -131,9 +131,8 @@ class FakeBroker:
         if options.msgid is not None:
             # Oracle: a dequeue by a message id that is not there for this consumer raises ORA-25263
             # (python-oracledb's own tests assert it); it never returns "no message".
-            raise _db_error(
-                f"ORA-25263: no message in queue {queue.upper()} with message ID {options.msgid.hex().upper()}"
-            )
+            wanted = options.msgid.hex().upper()
+            raise _db_error(f"ORA-25263: no message in queue {queue.upper()} with message ID {wanted}")
         return None
 
     def changed(self) -> asyncio.Event:
