@@ -50,7 +50,7 @@ from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer
 
 from airflow_provider_oracle_tasks.aq import messages as aq_messages
 from airflow_provider_oracle_tasks.db.async_connection import dedicated_connection
-from airflow_provider_oracle_tasks.db.transient import describe_db_error, error_codes
+from airflow_provider_oracle_tasks.db.transient import error_codes
 from airflow_provider_oracle_tasks.triggers._aq_reconnect import (
     LOGIN_GATE,
     ErrorReporter,
@@ -117,13 +117,14 @@ class AQStreamProducer(SharedStreamProducer):
         self._lock = asyncio.Lock()
         self._ack_conn: Any = None
         self._ack_queue: Any = None
+        self._ack_manager: Any = None
         self._ack_failures = 0
         self._reporter = ErrorReporter(log, spec.where, spec.conn_id)
         self._ack_reporter = ErrorReporter(log, f"{spec.where}, removing delivered messages", spec.conn_id)
 
     # --- the stream ---------------------------------------------------------------------------
 
-    async def open_stream(self) -> AsyncIterator[tuple[Any, Any]]:  # type: ignore[override]
+    async def open_stream(self) -> AsyncIterator[tuple[Any, Any]]:
         spec = self.spec
         failures = 0
         while True:
@@ -258,8 +259,8 @@ class AQStreamProducer(SharedStreamProducer):
         return self._ack_queue, self._ack_conn
 
     async def _close_ack(self) -> None:
-        manager, self._ack_conn, self._ack_queue = getattr(self, "_ack_manager", None), None, None
-        self._ack_manager = None
+        manager, self._ack_manager = self._ack_manager, None
+        self._ack_conn, self._ack_queue = None, None
         if manager is not None:
             try:
                 await manager.__aexit__(None, None, None)  # rolls back what was not committed
@@ -279,6 +280,3 @@ class _LoginBlocked(Exception):
             f"login: {gate.reason(conn_id)}"
         )
 
-
-def describe(exc: BaseException, conn_id: str) -> str:
-    return describe_db_error(exc, conn_id)
