@@ -279,4 +279,3 @@ class _LoginBlocked(Exception):
             f"not logging in to '{conn_id}' for another {gate.remaining(conn_id):.0f} s after a failed "
             f"login: {gate.reason(conn_id)}"
         )
-
