@@ -177,6 +177,10 @@ class OracleAQEventTrigger(BaseEventTrigger, OracleAQMessageTrigger):
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.pop("timeout_at", None)
+        if "queue_name" in kwargs:  # the sensor's name for it, and what MessageQueueTrigger can pass
+            if "queue" in kwargs:
+                raise ValueError("give queue= or queue_name=, not both")
+            kwargs["queue"] = kwargs.pop("queue_name")
         super().__init__(**kwargs)
         self.timeout_at = None
 
