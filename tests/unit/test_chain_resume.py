@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from airflow_provider_oracle_tasks.chains.conditions import ChainSpecError
@@ -18,7 +20,7 @@ def rules(spec: ChainSpec) -> list:
 def linear(*names: str) -> ChainSpec:
     chain = Chain("C")
     refs = [chain.plsql(n, NOOP) for n in names]
-    for up, down in zip(refs, refs[1:], strict=False):
+    for up, down in itertools.pairwise(refs):
         up >> down
     return chain.build()
 
