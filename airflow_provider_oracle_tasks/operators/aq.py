@@ -18,6 +18,7 @@ from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_oracle_tasks import validation
 from airflow_provider_oracle_tasks.aq import messages as aq_messages
+from airflow_provider_oracle_tasks.aq.privileges import check_aqadm
 from airflow_provider_oracle_tasks.aq.queues import MAX_RETENTION_SECONDS, AQSetupError, enqueue, ensure_queue
 from airflow_provider_oracle_tasks.hooks import task_manager_hook as aq_hook
 
@@ -88,6 +89,7 @@ class OracleAQCreateQueueOperator(BaseOperator):
         queue, table, subscribers = self._names()
         connection = aq_hook(self.oracle_conn_id).get_conn()
         try:
+            check_aqadm(connection, f"creating queue {queue}")
             return ensure_queue(
                 connection,
                 queue=queue,

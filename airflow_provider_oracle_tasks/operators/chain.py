@@ -221,8 +221,10 @@ class OracleSchedulerChainOperator(BaseOperator):
     def _start(self, connection: Any, names: list[str]) -> tuple[str, list[str], dict[str, Any]]:
         """Adopt an earlier try's job (still running, or already SUCCEEDED), or sync (with a spec)
         and RUN_CHAIN under this try's name."""
+        from airflow_provider_oracle_tasks.aq.privileges import check_dequeue
         from airflow_provider_oracle_tasks.chains.jobs import live_jobs, run_chain, succeeded_jobs
         from airflow_provider_oracle_tasks.chains.privileges import check_chain_privileges
+        from airflow_provider_oracle_tasks.chains.steps import EventStep
         from airflow_provider_oracle_tasks.chains.sync import sync_chain
 
         live = live_jobs(connection, names)
@@ -247,11 +249,21 @@ class OracleSchedulerChainOperator(BaseOperator):
             expected = list(self.spec.step_names) if self.spec else self._existing_steps(connection)
             return job, expected, {"action": "already_succeeded", "job_name": job}
         if self.check_privileges:
-            check_chain_privileges(
+            check = check_chain_privileges(
                 connection, define=self.spec is not None, force_stop=self.force_stop
-            ).raise_if_missing("define and run Scheduler chains" if self.spec else "run Scheduler chains")
+            )
+            check.raise_if_missing("define and run Scheduler chains" if self.spec else "run Scheduler chains")
+            if check.role_only:
+                self.log.info(
+                    "%s held through a role: enough for the chain calls (anonymous blocks); the engine's "
+                    "packages need direct grants (sql/grants.sql)",
+                    ", ".join(check.role_only),
+                )
         sync: dict[str, Any]
         if self.spec is not None:
+            if self.check_privileges:
+                queues = [s.queue for s in self.spec.steps if isinstance(s, EventStep) and s.queue]
+                check_dequeue(connection, queues, f"the event steps of chain {self.spec.name}")
             plan = sync_chain(
                 connection, self.spec, replace_unmanaged=self.replace_unmanaged, log=self.log.info
             )

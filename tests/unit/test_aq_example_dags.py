@@ -34,7 +34,7 @@ SUCCEEDED = by_ids({42: [status_row(42, "SUCCEEDED", counts={"SUCCEEDED": 4})]})
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeBroker, EngineFakeConnection]:
     broker = FakeBroker().add_queue("PAYROLL_FILES", ["PAYROLL_DAG"])
-    db = EngineFakeConnection()
+    db = EngineFakeConnection().on(r"from all_objects o", [("APP", 1)])
     db.on(
         r'select q\."TYPE", q\.object_type, q\.recipients from user_queue_tables q',
         [("RAW", None, "MULTIPLE")],
@@ -79,7 +79,13 @@ def test_the_file_arrival_dag_defers_and_resumes_when_the_file_arrives_later(
     broker, db = world
 
     def arrive_later() -> None:
-        time.sleep(1.5)
+        """Enqueue once the sensor's first take found nothing (so it defers), whatever the speed."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(
+            d["mode"] == oracledb.DEQ_REMOVE for d in broker.dequeues
+        ):
+            time.sleep(0.02)
+        time.sleep(0.3)
         broker.publish("PAYROLL_FILES", b'{"file": "pay_202503.csv"}', correlation="2025-03")
 
     producer = threading.Thread(target=arrive_later)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_oracle_tasks.aq import messages as aq_messages
+from airflow_provider_oracle_tasks.errors import MissingPrivilegesError
 from airflow_provider_oracle_tasks.operators.aq import (
     AQSetupError,
     OracleAQCreateQueueOperator,
@@ -22,9 +23,12 @@ CONTEXT: Any = {}
 @pytest.fixture
 def db(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeBroker, FakeConnection, list[Any]]:
     broker = FakeBroker().add_queue("PAYROLL_FILES", ["PAYROLL_DAG", "AUDIT"])
-    sql = FakeConnection()
+    sql = FakeConnection().on(AQADM_VISIBLE, [("APP", 1)])
     sessions = install_aq(monkeypatch, broker, sql)
     return broker, sql, sessions
+
+
+AQADM_VISIBLE = r"from all_objects o\s+where o.owner = 'SYS' and o.object_name = 'DBMS_AQADM'"
 
 
 def create(**overrides: Any) -> OracleAQCreateQueueOperator:
@@ -152,7 +156,7 @@ def test_json_payload_on_19c_fails_before_any_ddl(db: Any, monkeypatch: pytest.M
     monkeypatch.setattr(aq_fakes.SyncAQConnection, "__init__", old_db)
     with pytest.raises(AQSetupError, match=r"21c or later.*19\.24"):
         create(payload_type="json").execute(CONTEXT)
-    assert sql.executed == []
+    assert ddl(sql) == []
 
 
 def test_json_payload_on_23ai_creates_a_json_queue_table(db: Any) -> None:
@@ -236,3 +240,12 @@ def test_payload_conversion_round_trip() -> None:
     assert aq_messages.msgid_bytes(aq_messages.msgid_hex(b"\x01" * 16) or "") == b"\x01" * 16
     with pytest.raises(ValueError, match="32 hex digits"):
         aq_messages.msgid_bytes("zz")
+
+
+def test_without_execute_on_dbms_aqadm_nothing_is_created_and_the_grant_is_named(db: Any) -> None:
+    """Q-9: checked before the first DBMS_AQADM call."""
+    _, sql, _ = db
+    sql.rules.insert(0, (AQADM_VISIBLE, [("APP", 0)]))
+    with pytest.raises(MissingPrivilegesError, match="GRANT EXECUTE ON DBMS_AQADM TO APP;"):
+        create().execute(CONTEXT)
+    assert ddl(sql) == []

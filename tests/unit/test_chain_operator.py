@@ -584,10 +584,19 @@ def test_missing_rule_privileges_are_reported_with_the_grants_before_any_change(
         OracleSchedulerChainOperator(task_id="run_chain", spec=small_spec()).execute(context())
     text = str(caught.value)
     assert "EXEC DBMS_RULE_ADM.GRANT_SYSTEM_PRIVILEGE(DBMS_RULE_ADM.CREATE_RULE_OBJ, 'APP');" in text
-    assert "GRANT CREATE JOB TO APP; -- CREATE JOB: granted only through a role" in text
+    assert "CREATE JOB" not in text  # C-6: through a role is enough for the anonymous blocks
     assert "CREATE RULE SET" not in text
     assert "Nothing was changed" in text
     assert callprocs(db) == []
+
+
+def test_privileges_held_through_a_role_are_enough_for_the_chain_calls(db: EngineFakeConnection) -> None:
+    """C-6: the operator calls DBMS_SCHEDULER from anonymous blocks, where enabled roles count."""
+    db.on(PRIVILEGES, privilege_rows(role_only={"CREATE JOB", "CREATE RULE"})).on(LIVE_JOBS, [])
+    db.on(CHAIN, []).on(PROGRAMS, [])
+    status_answers(db, JOB, DONE)
+    result = OracleSchedulerChainOperator(task_id="run_chain", spec=small_spec()).execute(context())
+    assert result["state"] == "SUCCEEDED"
 
 
 def test_a_force_stop_needs_manage_scheduler(db: EngineFakeConnection) -> None:
@@ -801,3 +810,22 @@ def test_parsing_a_dag_with_the_chain_operator_imports_no_driver() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_an_event_step_on_another_owners_queue_needs_dequeue_before_any_change(
+    db: EngineFakeConnection,
+) -> None:
+    """Q-9: the DEQUEUE grant is checked before the chain is defined, and named."""
+    from airflow_provider_oracle_tasks.chains.steps import EventStep
+
+    chain = Chain("C")
+    wait = chain.add(EventStep("W", queue="HR.FILES_Q", condition="tab.user_data.f = 'X'"))
+    run = chain.plsql("A", NOOP)
+    wait >> run
+    db.on(PRIVILEGES, privilege_rows()).on(LIVE_JOBS, [])
+    db.on(r"from all_tab_privs p", [("APP", "HR", "FILES_Q", 0)])
+    with pytest.raises(
+        MissingPrivilegesError, match=r"DBMS_AQADM.GRANT_QUEUE_PRIVILEGE\('DEQUEUE', 'HR.FILES_Q', 'APP'\)"
+    ):
+        OracleSchedulerChainOperator(task_id="run_chain", spec=chain.build()).execute(context())
+    assert callprocs(db) == []
