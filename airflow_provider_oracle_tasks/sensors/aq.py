@@ -1,9 +1,10 @@
 """Wait for an Oracle AQ message (e.g. "the payroll file arrived") and consume it.
 
 Deferrable path (default): one non-blocking take first; if nothing is there, the task defers to
-:class:`~airflow_provider_oracle_tasks.triggers.aq.OracleAQMessageTrigger`, which *browses* with
-a blocking, bounded dequeue (the event reaches the task within a second, not a poke interval)
-and leaves the message on the queue. On resume the task removes exactly that message by its id
+:class:`~airflow_provider_oracle_tasks.triggers.aq.OracleAQMessageTrigger`, which *browses*: all
+waiting sensors of one queue and consumer share one non-blocking browse per second on a pooled
+session (the event reaches the task within about a second, not a poke interval), and the message
+stays on the queue. On resume the task removes exactly that message by its id
 in one transaction and commits, then returns the message (XCom). A triggerer crash or restart
 therefore loses nothing: the message is still queued and the next trigger sees it again.
 
@@ -60,7 +61,8 @@ class OracleAQEventSensor(BaseSensorOperator):
     :param condition: AQ dequeue condition, e.g. ``tab.user_data.msg = 'GO'`` (DAG-author SQL text,
         AQ cannot bind it; never build it from run conf or payloads).
     :param correlation: only messages with this correlation id (templated; ``%`` wildcards).
-    :param wait_seconds: server-side wait of each blocking dequeue in the triggerer (1-3600).
+    :param wait_seconds: longest time between two looks at the queue in the triggerer (1-3600;
+        the shared browse looks every second anyway).
     :param if_message_gone: ``wait`` | ``fail`` | ``skip`` (see the module docstring).
     :param deferrable: default ``[operators] default_deferrable``, like every waiting task of
         this provider (set it to True in airflow.cfg so no waiting task holds a worker slot; a
