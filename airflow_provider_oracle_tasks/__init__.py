@@ -75,7 +75,7 @@ def get_provider_info() -> dict:
         ],
     }
     if _has_common_messaging():  # the [messaging] extra: Oracle AQ for MessageQueueTrigger
-        info["queues"] = [f"{_PACKAGE}.queues.aq.OracleAQMessageQueueProvider"]
+        info["queues"] = [f"{_PACKAGE}.triggers.aq_message_queue.OracleAQMessageQueueProvider"]
     return info
 
 

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from airflow_provider_oracle_tasks.aq.messages import condition as aq_condition
 from airflow_provider_oracle_tasks.chains.conditions import ChainSpecError, step_name
 
 MAX_ACTION_BYTES = 4000
@@ -189,10 +188,6 @@ class EventStep(Step):
             raise ChainSpecError(f"{where}: an event step needs queue= and condition= (or schedule=)")
         object.__setattr__(self, "queue", _qualified(self.queue, f"{where}: queue", parts=2))
         text(self.condition, f"{where}: condition", max_bytes=MAX_ACTION_BYTES)
-        try:  # the same rule as the AQ sensor's condition (no ';', at most 4000 bytes)
-            aq_condition(self.condition, f"{where}: condition")
-        except ValueError as error:
-            raise ChainSpecError(str(error)) from None
         if self.agent is not None:
             object.__setattr__(self, "agent", step_name(self.agent, f"{where}: agent"))
 

@@ -33,6 +33,7 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferralTimeout
 
+from airflow_provider_oracle_tasks.aq import messages as aq_messages
 from airflow_provider_oracle_tasks.chains.conditions import ChainSpecError, step_name
 from airflow_provider_oracle_tasks.chains.defaults import (
     DEFAULT_MISSING_GRACE,
@@ -41,6 +42,7 @@ from airflow_provider_oracle_tasks.chains.defaults import (
     stall_grace_seconds,
 )
 from airflow_provider_oracle_tasks.chains.spec import Chain, ChainSpec
+from airflow_provider_oracle_tasks.chains.steps import EventStep
 from airflow_provider_oracle_tasks.validation import flag
 
 if TYPE_CHECKING:
@@ -72,6 +74,16 @@ def as_spec(value: Any) -> ChainSpec:
     raise ChainSpecError(
         f"spec={value!r} must be a ChainSpec, a Chain, or ChainSpec.canonical() as dict/JSON"
     )
+
+
+def _check_event_conditions(spec: ChainSpec) -> None:
+    """An event step's AQ condition follows the AQ sensor's rule (one expression, no ';'; review C-8)."""
+    for step in spec.steps:
+        if isinstance(step, EventStep) and step.condition is not None:
+            try:
+                aq_messages.condition(step.condition, f"step {step.name}: condition")
+            except ValueError as error:
+                raise ChainSpecError(f"chain {spec.name}: {error}") from None
 
 
 def _seconds(value: Any, argument: str, *, optional: bool = False) -> float | None:
@@ -151,6 +163,8 @@ class OracleSchedulerChainOperator(BaseOperator):
                 "give exactly one of spec= (define and run) or chain_name= (run an existing chain)"
             )
         self.spec = None if spec is None else as_spec(spec)
+        if self.spec is not None:
+            _check_event_conditions(self.spec)
         self.chain_name = chain_name
         if chain_name is not None and not _late(chain_name):
             step_name(chain_name, "chain_name")
@@ -224,7 +238,6 @@ class OracleSchedulerChainOperator(BaseOperator):
         from airflow_provider_oracle_tasks.aq.privileges import check_dequeue
         from airflow_provider_oracle_tasks.chains.jobs import live_jobs, run_chain, succeeded_jobs
         from airflow_provider_oracle_tasks.chains.privileges import check_chain_privileges
-        from airflow_provider_oracle_tasks.chains.steps import EventStep
         from airflow_provider_oracle_tasks.chains.sync import sync_chain
 
         live = live_jobs(connection, names)

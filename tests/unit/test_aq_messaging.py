@@ -9,11 +9,11 @@ pytest.importorskip("airflow.providers.common.messaging")
 from airflow.providers.common.messaging.triggers import msg_queue
 
 from airflow_provider_oracle_tasks import get_provider_info
-from airflow_provider_oracle_tasks.queues.aq import (
+from airflow_provider_oracle_tasks.triggers.aq import OracleAQEventTrigger
+from airflow_provider_oracle_tasks.triggers.aq_message_queue import (
     OracleAQMessageQueueProvider,
     parse_queue_uri,
 )
-from airflow_provider_oracle_tasks.triggers.aq import OracleAQEventTrigger
 
 WATCHER = "airflow_provider_oracle_tasks.triggers.aq.OracleAQEventTrigger"
 
@@ -26,7 +26,7 @@ def only_oracle(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_provider_is_registered_when_common_messaging_is_installed() -> None:
     assert get_provider_info()["queues"] == [
-        "airflow_provider_oracle_tasks.queues.aq.OracleAQMessageQueueProvider"
+        "airflow_provider_oracle_tasks.triggers.aq_message_queue.OracleAQMessageQueueProvider"
     ]
 
 

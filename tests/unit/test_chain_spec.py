@@ -431,9 +431,13 @@ def test_both_spellings_of_not_in_are_accepted_and_the_documented_one_is_emitted
 
 
 def test_an_event_step_condition_follows_the_aq_sensor_rule() -> None:
-    """C-8: the same check as the AQ sensor's condition (no ';')."""
-    with pytest.raises(ChainSpecError, match="condition"):
-        EventStep("W", queue="Q", condition="tab.user_data.x = 1; drop table t")
+    """C-8: the same check as the AQ sensor's condition (no ';'), when the operator gets the spec."""
+    from airflow_provider_oracle_tasks.operators.chain import OracleSchedulerChainOperator
+
+    chain = Chain("C")
+    chain.add(EventStep("W", queue="Q", condition="tab.user_data.x = 1; drop table t"))
+    with pytest.raises(ChainSpecError, match="step W: condition"):
+        OracleSchedulerChainOperator(task_id="t", spec=chain.build())
 
 
 def test_a_stopped_step_ends_the_chain_and_explicit_stop_handling_is_kept() -> None:
