@@ -216,6 +216,12 @@ class OracleSchedulerChainOperator(BaseOperator):
         if self.chain_name is not None:
             step_name(self.chain_name, "chain_name")
         self._start_steps()
+        if self.spec is not None and self.spec.analysis.never_started:
+            self.log.warning(
+                "Chain %s: no path of the rules starts step(s) %s; they will never run (review C-8)",
+                self.spec.name,
+                ", ".join(self.spec.analysis.never_started),
+            )
         connection = self._hook().get_conn()
         try:
             job, expected, sync = self._start(connection, names)

@@ -450,3 +450,12 @@ def test_a_stopped_step_ends_the_chain_and_explicit_stop_handling_is_kept() -> N
     rules = rules_of(chain.build())
     assert rules["C_STOPPED_A"] == ("A STOPPED", "END 1")
     assert "C_STOPPED" not in rules
+
+
+def test_a_step_that_no_path_starts_is_found() -> None:
+    """C-8 (optional part): the analysis lists steps no rule path starts; the operator warns."""
+    chain = Chain("C")
+    chain.plsql("A", NOOP)
+    chain.plsql("B", NOOP)
+    chain.rule("FALSE", "START B")
+    assert chain.build().analysis.never_started == ("B",)
