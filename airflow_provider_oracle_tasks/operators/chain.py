@@ -43,6 +43,7 @@ from airflow_provider_oracle_tasks.chains.defaults import (
 )
 from airflow_provider_oracle_tasks.chains.spec import Chain, ChainSpec
 from airflow_provider_oracle_tasks.chains.steps import EventStep
+from airflow_provider_oracle_tasks.links import JOB_NAME_XCOM, OracleSchedulerChainLink
 from airflow_provider_oracle_tasks.validation import flag
 
 if TYPE_CHECKING:
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
 # oracledb, the hook, the chain SQL modules and the trigger are imported inside execute and the
 # other run-time methods: a DAG file that builds this operator must parse fast (review S-5).
 
-JOB_NAME_XCOM = "job_name"
 DEFER_TIMEOUT_MARGIN = 120.0
 """Airflow's own deferral timeout fires this much after the trigger's, as a backstop only."""
 
@@ -136,6 +136,7 @@ class OracleSchedulerChainOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("chain_name", "start_steps")
+    operator_extra_links = (OracleSchedulerChainLink(),)
     ui_color = "#e8d6f4"
 
     def __init__(
