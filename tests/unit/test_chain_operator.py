@@ -420,7 +420,6 @@ DONE = JobState(
 RUNNING_A = JobState(steps=[("A", "RUNNING", None), ("B", "NOT_STARTED", None)])
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: RUN_CHAIN without start_steps (chains/jobs.py:72)")
 def test_execute_defines_runs_polls_and_returns_every_step(db: EngineFakeConnection) -> None:
     ready_to_create(db)
     reads = status_answers(db, JOB, RUNNING_A, DONE)
@@ -444,7 +443,6 @@ def test_execute_defines_runs_polls_and_returns_every_step(db: EngineFakeConnect
     assert result["sync"]["fingerprint"] == small_spec().fingerprint
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: RUN_CHAIN without start_steps (chains/jobs.py:72)")
 def test_execute_defers_after_one_read(db: EngineFakeConnection) -> None:
     ready_to_create(db)
     status_answers(db, JOB, RUNNING_A)
@@ -466,7 +464,6 @@ def test_execute_defers_after_one_read(db: EngineFakeConnection) -> None:
     assert deferred.value.timeout == timedelta(hours=2, seconds=120)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: RUN_CHAIN without start_steps (chains/jobs.py:72)")
 def test_a_chain_that_ends_before_the_first_read_returns_at_once(db: EngineFakeConnection) -> None:
     ready_to_create(db)
     status_answers(db, JOB, DONE)
@@ -693,7 +690,6 @@ def test_airflows_deferral_timeout_stops_the_job_named_in_xcom(db: EngineFakeCon
     assert callprocs(db) == [("dbms_scheduler.stop_job", {"job_name": JOB, "force": False})]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: RUN_CHAIN without start_steps (chains/jobs.py:72)")
 def test_on_kill_stops_the_job_it_started_and_tolerates_a_finished_one(db: EngineFakeConnection) -> None:
     ready_to_create(db)
     status_answers(db, JOB, RUNNING_A)

@@ -141,7 +141,6 @@ def test_execute_complete_outcomes() -> None:
 # --- the payroll example, end to end with fakes --------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: RUN_CHAIN without start_steps (chains/jobs.py:72)")
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "polling"])
 def test_the_payroll_dag_defines_runs_and_reports_its_chain(
     airflow_db: None, db: EngineFakeConnection, monkeypatch: pytest.MonkeyPatch, deferrable: bool
