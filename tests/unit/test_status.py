@@ -61,10 +61,18 @@ def _connection(
 # --- SQL text ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sql", [status.WATCHDOG_SQL, status.STATUS_SQL, status.FAILED_TASKS_SQL])
+@pytest.mark.parametrize("sql", [status.STATUS_SQL, status.FAILED_TASKS_SQL])
 def test_status_statements_take_one_bind_the_json_id_list(sql: str) -> None:
     assert _binds_in(sql) == {"ids"}
     assert "json_table(:ids, '$[*]' columns (id number path '$'))" in sql
+
+
+def test_watchdog_is_one_set_based_call_whatever_the_number_of_ids() -> None:
+    """S-1: no PL/SQL loop over the ids on the client's block; the engine finds the suspects."""
+    assert _binds_in(status.WATCHDOG_SQL) == {"ids"}
+    assert status.WATCHDOG_SQL.count("otask.") == 1
+    assert "otask.heal_instances(p_instance_ids => :ids);" in status.WATCHDOG_SQL
+    assert "loop" not in status.WATCHDOG_SQL.lower()
 
 
 def test_status_sql_select_list_matches_the_parsed_columns() -> None:
@@ -77,9 +85,9 @@ def test_failed_tasks_sql_limit_is_the_documented_constant() -> None:
     assert f"f.rn <= {status.MAX_FAILED_TASKS}\n" in status.FAILED_TASKS_SQL
 
 
-def test_watchdog_ignores_only_unknown_instances() -> None:
-    assert "when otask.e_unknown_instance then" in status.WATCHDOG_SQL
-    assert "when others" not in status.WATCHDOG_SQL.lower()
+def test_watchdog_swallows_no_error() -> None:
+    """Unknown ids are ignored by the engine itself; a real error (e.g. ORA-04068) must reach the read."""
+    assert "exception" not in status.WATCHDOG_SQL.lower()
 
 
 # --- rows -> InstanceStatus --------------------------------------------------------------------
