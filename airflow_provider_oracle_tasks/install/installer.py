@@ -178,7 +178,9 @@ def running_workers(connection: Any) -> list[tuple[str, int | None]]:
         if not row or not row[0]:
             return []
         cursor.execute(RUNNING_WORKERS_SQL)
-        return [(str(name), None if instance is None else int(instance)) for name, instance in cursor.fetchall()]
+        return [
+            (str(name), None if instance is None else int(instance)) for name, instance in cursor.fetchall()
+        ]
 
 
 def _busy_message(changed: list[str], workers: list[tuple[str, int | None]]) -> str:

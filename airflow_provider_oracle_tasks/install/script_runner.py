@@ -235,7 +235,9 @@ class _Run:
 
     def _execute(self, cursor: DbCursor, statement: Statement) -> None:
         if self.skip is not None and self.skip(statement):
-            self.emit(f"{statement.file}:{statement.line} unchanged, not replaced: {_summary(statement.text)}")
+            self.emit(
+                f"{statement.file}:{statement.line} unchanged, not replaced: {_summary(statement.text)}"
+            )
             return
         self.emit(f"{statement.file}:{statement.line} {statement.kind}: {_summary(statement.text)}")
         try:

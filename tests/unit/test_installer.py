@@ -178,8 +178,10 @@ def test_changed_body_while_workers_run_is_refused_naming_them_and_changes_nothi
         installer.install(connection)
     message = str(raised.value)
     assert "PACKAGE BODY OTASK_WORKER" in message
-    assert "instances 42" in message and "OTASK_W42_7" in message
-    assert "--force" in message and "OTASK.STOP" in message
+    assert "instances 42" in message
+    assert "OTASK_W42_7" in message
+    assert "--force" in message
+    assert "OTASK.STOP" in message
     assert _changes(connection) == []
 
 
@@ -197,7 +199,9 @@ def test_changed_body_without_running_workers_is_replaced() -> None:
     )
     installer.install(connection)
     replaced = [s for s in connection.sql() if s.lower().startswith("create or replace package")]
-    assert [r.split("\n", 1)[0].lower() for r in replaced] == ["create or replace package body otask_engine as"]
+    assert [r.split("\n", 1)[0].lower() for r in replaced] == [
+        "create or replace package body otask_engine as"
+    ]
 
 
 def test_source_comparison_is_exact_apart_from_trailing_whitespace() -> None:
