@@ -9,6 +9,7 @@
 -- objects, queues, views, packages, types, tables and sequences. History in the tables is lost.
 -- Running it on a schema without the product changes nothing.
 whenever sqlerror exit failure rollback
+set verify off
 set serveroutput on size unlimited
 set define on
 set sqlblanklines on
@@ -129,3 +130,8 @@ begin
   dbms_output.put_line('oracle-tasks removed');
 end;
 /
+
+-- E-23: leave the DBA's SQL*Plus session as SQL*Plus starts it (the settings above were only
+-- for this script).
+whenever sqlerror continue none
+set verify on

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_oracle_tasks import validation
 from airflow_provider_oracle_tasks.errors import (
     MissingPrivilegesError,
     OracleTasksError,
@@ -246,7 +247,13 @@ def uninstall(connection: Any, *, dry_run: bool = False, log: Log | None = None)
 
 
 def grant(connection: Any, owner: str, *, log: Log | None = None) -> None:
-    """Run sql/grants.sql as a DBA for ``owner`` (a validated simple name)."""
+    """Run sql/grants.sql as a DBA for ``owner``, which must be a simple Oracle name.
+
+    The script substitutes the name as TEXT into a PL/SQL literal before DBMS_ASSERT sees it, so
+    it is checked here first (A-9): a quote in it could otherwise run SQL on the DBA connection.
+    Raises ValueError, before connecting to anything, for any other value.
+    """
+    owner = str(validation.oracle_identifier(owner, "owner"))
     try:
         run_script(connection, sql_root() / GRANTS_SCRIPT, defines={"otask_owner": owner}, log=log)
     except ScriptError as error:

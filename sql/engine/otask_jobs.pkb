@@ -8,6 +8,8 @@ create or replace package body otask_jobs as
   pragma exception_init(e_object_missing, -27476);  -- "<object> does not exist"
   e_unknown_job             exception;
   pragma exception_init(e_unknown_job, -27475);     -- unknown job (already finished and dropped)
+  e_job_exists              exception;
+  pragma exception_init(e_job_exists, -27477);      -- the job already exists (concurrent install)
   e_not_running             exception;
   pragma exception_init(e_not_running, -27366);     -- job is not running (E-15: it ended)
 
@@ -228,6 +230,8 @@ create or replace package body otask_jobs as
     end if;
     commit;
   exception
+    when e_job_exists then
+      rollback;  -- E-18: a concurrent install created it in between
     when others then
       rollback;
       raise;

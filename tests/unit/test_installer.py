@@ -118,7 +118,7 @@ def test_grants_script_gets_the_owner_as_a_define() -> None:
     connection = FakeConnection()
     installer.grant(connection, "APP_OWNER")
     (block,) = connection.sql()
-    assert "upper(trim('APP_OWNER'))" in block
+    assert "upper(trim(q'[APP_OWNER]'))" in block
 
 
 # --- E-3: re-install while workers run ---------------------------------------------------------
@@ -208,3 +208,12 @@ def test_source_comparison_is_exact_apart_from_trailing_whitespace() -> None:
     assert installer._same_source("package x as\nend x;", "package x as\nend x;\n")
     assert not installer._same_source("package x as\nend x;", "PACKAGE x as\nend x;")
     assert not installer._same_source("package x as\n  null;\nend x;", "package x as\n null;\nend x;")
+
+
+@pytest.mark.parametrize("owner", ["X')); execute immediate 'drop user v cascade'; --", "A.B", "a b", "", "1X"])
+def test_grants_refuses_an_owner_that_is_no_simple_name_before_sending_anything(owner: str) -> None:
+    """A-9 / item 8: the name is substituted as text into the DBA script, so it is checked first."""
+    connection = FakeConnection()
+    with pytest.raises(ValueError, match="owner="):
+        installer.grant(connection, owner)
+    assert connection.sql() == []
