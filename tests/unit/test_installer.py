@@ -210,7 +210,9 @@ def test_source_comparison_is_exact_apart_from_trailing_whitespace() -> None:
     assert not installer._same_source("package x as\n  null;\nend x;", "package x as\n null;\nend x;")
 
 
-@pytest.mark.parametrize("owner", ["X')); execute immediate 'drop user v cascade'; --", "A.B", "a b", "", "1X"])
+@pytest.mark.parametrize(
+    "owner", ["X')); execute immediate 'drop user v cascade'; --", "A.B", "a b", "", "1X"]
+)
 def test_grants_refuses_an_owner_that_is_no_simple_name_before_sending_anything(owner: str) -> None:
     """A-9 / item 8: the name is substituted as text into the DBA script, so it is checked first."""
     connection = FakeConnection()
