@@ -109,6 +109,9 @@ select f.instance_id, f.task_id, f.name, f.state, f.error_code, f.error_message,
  where f.rn <= 10
  order by f.instance_id, f.rn"""
 
+WATCHDOG_JOB_SQL = "select otask.watchdog_job_state from dual"
+"""State of the schema watchdog job OTASK_WATCHDOG (SCHEDULED, RUNNING, DISABLED, MISSING)."""
+
 RECENT_INSTANCES_SQL = """\
 select i.instance_id
   from otask_instances_v i
@@ -442,6 +445,14 @@ def recent_instance_ids(connection: Any, taskspace: str, limit: int = 20) -> lis
     with connection.cursor() as cursor:
         cursor.execute(RECENT_INSTANCES_SQL, {"taskspace": name, "max_rows": limit})
         return [int(row[0]) for row in cursor.fetchall()]
+
+
+def fetch_watchdog_job_state(connection: Any) -> str:
+    """The schema watchdog job's state: it heals instances nobody watches (docs/engine.md)."""
+    with connection.cursor() as cursor:
+        cursor.execute(WATCHDOG_JOB_SQL)
+        row = cursor.fetchone()
+    return str(row[0]) if row and row[0] else "UNKNOWN"
 
 
 def fetch_taskspace_status(connection: Any, taskspace: str, limit: int = 20) -> list[InstanceStatus]:

@@ -387,6 +387,19 @@ create or replace package body otask as
     end if;
   end heal_instances;
 
+  function watchdog_job_state return varchar2 is
+    l_state varchar2(30);
+  begin
+    select case when enabled = 'TRUE' then state else 'DISABLED' end
+      into l_state
+      from user_scheduler_jobs
+     where job_name = otask_jobs.c_watchdog_job;
+    return l_state;
+  exception
+    when no_data_found then
+      return 'MISSING';
+  end watchdog_job_state;
+
   function purge(p_older_than number) return number is
     -- A CREATED instance is at least this old before purge takes it, whatever p_older_than: the
     -- provider commits an instance and its tasks, then calls start_jobs, and a purge(0) in

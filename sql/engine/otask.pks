@@ -215,6 +215,11 @@ create or replace package otask authid definer as
   -- ORA-20109 when p_instance_ids is not a JSON array of numbers.
   procedure heal_instances(p_instance_ids clob);
 
+  -- The schema watchdog job OTASK_WATCHDOG as the scheduler reports it: its state (SCHEDULED,
+  -- RUNNING, ...), DISABLED when it is disabled, or MISSING when it does not exist (run install
+  -- again). Readable by OTASK_USER_ROLE holders, who cannot see the owner's scheduler views.
+  function watchdog_job_state return varchar2;
+
   -- Deletes finished instances (SUCCEEDED, FAILED, STOPPED; and CREATED ones never started)
   -- that ended / were created more than p_older_than days ago (a CREATED one also at least an
   -- hour ago), with their tasks, binds and workers, plus log entries (except those of unfinished

@@ -294,9 +294,16 @@ create or replace package body otask_worker as
   begin
     -- Conditional on this very attempt: if the engine already ended it (hard stop, or this
     -- worker was declared lost), nothing is recorded twice.
+    -- E-12: an earlier attempt that was orphaned (ORA-20150) may have partly run: that note
+    -- stays on the task (rule 7's traceability), any other earlier error is cleared.
     update otask_tasks
        set state = 'SUCCEEDED', ended_at = systimestamp, output_value = p_output,
-           error_code = null, error_message = null, error_backtrace = null
+           error_code = case when error_code = otask.c_task_orphaned then error_code end,
+           error_message = case when error_code = otask.c_task_orphaned
+                                then substrb('succeeded on attempt ' || p_task.attempts
+                                             || '; an earlier attempt may have partly run: '
+                                             || error_message, 1, 4000) end,
+           error_backtrace = null
      where task_id = p_task.task_id and state = 'RUNNING' and worker_job = p_job_name
        and attempts = p_task.attempts;
     if sql%rowcount = 0 then

@@ -159,6 +159,9 @@ def test_killed_worker_orphan_is_retried_within_budget(engine: Engine, admin_con
     (task,) = engine.tasks(instance_id)
     assert (task["state"], task["attempts"], task["output_value"]) == ("SUCCEEDED", 2, "attempt 2")
     assert task["worker_job"] != job_name
+    # E-12: the success keeps the trace that an earlier attempt may have partly run.
+    assert task["error_code"] == -20150
+    assert task["error_message"].startswith("succeeded on attempt 2; an earlier attempt may have partly run")
     workers = {w["job_name"]: w for w in engine.workers(instance_id)}
     assert workers[job_name]["state"] == "LOST"
     orphan_logs = [e for e in engine.log(instance_id) if e["message"].startswith("orphaned task")]

@@ -67,6 +67,8 @@ def test_install_creates_one_repeating_watchdog_job_without_job_log(engine: Engi
     assert job["logging_level"] == "OFF"
     assert job["auto_drop"] == "FALSE"
     assert "otask_engine.watch_schema" in job["job_action"]
+    # what `oracle-tasks status --taskspace` shows, through OTASK (role holders too)
+    assert status.fetch_watchdog_job_state(engine.conn) in ("SCHEDULED", "RUNNING")
 
 
 def test_install_enables_a_disabled_watchdog_job_and_keeps_one(engine: Engine) -> None:

@@ -404,3 +404,15 @@ def test_view_column_parser_reads_aliases_not_inner_columns() -> None:
     assert {"instance_id", "live_workers", "tasks_per_second", "waiting_tasks", "close_count"} <= columns
     assert "ws" not in columns
     assert "total" not in columns
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"), [([("SCHEDULED",)], "SCHEDULED"), ([("MISSING",)], "MISSING"), ([], "UNKNOWN")]
+)
+def test_watchdog_job_state_is_read_through_the_engine_package(rows: list[tuple[str]], expected: str) -> None:
+    """Item 3: role holders cannot read the owner's scheduler views, so OTASK answers for them."""
+    from tests.unit.fakes import FakeConnection
+
+    connection = FakeConnection().on(re.escape(status.WATCHDOG_JOB_SQL), rows)
+    assert status.fetch_watchdog_job_state(connection) == expected
+    assert connection.sql() == ["select otask.watchdog_job_state from dual"]
