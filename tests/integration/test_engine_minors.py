@@ -125,3 +125,45 @@ def test_multibyte_values_are_checked_in_bytes(engine: Engine) -> None:
     assert ora_code(raised.value) == 20105
     assert "bytes" in str(raised.value)
     assert engine.add_task(instance_id, NOOP, name="\u20ac" * 85) > 0  # 255 bytes fit
+
+
+def test_a_ready_task_locked_by_another_session_is_skipped_not_waited_for(
+    engine: Engine, connect: Any
+) -> None:
+    """E-38 (rule 1): the claim uses SKIP LOCKED: a row a foreign session holds is passed over."""
+    instance_id = engine.create_instance(engine.taskspace("E38"))
+    held = engine.add_task(instance_id, NOOP, priority=0)
+    free = engine.add_task(instance_id, NOOP, priority=1)
+    engine.conn.commit()
+    engine.start(instance_id, 0)  # tasks READY, no worker yet (start_jobs updates the task rows)
+    other = connect()
+    with other.cursor() as cursor:
+        cursor.execute("select task_id from otask_tasks where task_id = :t for update", t=held)
+        engine.set_threads(instance_id, 1)
+        engine.wait_view(instance_id, lambda v: v["succeeded_tasks"] == 1, 30, "the free task ran")
+        rows = {r["task_id"]: r["state"] for r in engine.tasks(instance_id)}
+        assert (rows[held], rows[free]) == ("READY", "SUCCEEDED")
+    other.rollback()  # the lock goes: the held task runs now
+    engine.wait_view(instance_id, lambda v: v["state"] == "SUCCEEDED", 30, "all ran")
+
+
+def test_a_task_that_rolls_back_succeeds_and_keeps_nothing(engine: Engine) -> None:
+    """E-39 (rule 2): a task's own ROLLBACK undoes only its own work; RUNNING was committed
+    before it started, so the engine still records its success."""
+    taskspace = engine.taskspace("E39")
+    table = unique_name("OTASK_IT_RB")  # created and dropped by this test only
+    with engine.conn.cursor() as cursor:
+        cursor.execute(f"create table {table} (n number)")
+    try:
+        instance_id = engine.run(
+            taskspace, [{"sql": f"begin insert into {table} values (1); rollback; end;"}], threads=1
+        )
+        assert engine.wait_closed(instance_id, timeout=60) == "SUCCEEDED"
+        (task,) = engine.tasks(instance_id)
+        assert (task["state"], task["attempts"]) == ("SUCCEEDED", 1)
+        with engine.conn.cursor() as cursor:
+            cursor.execute(f"select count(*) from {table}")
+            assert cursor.fetchone() == (0,)
+    finally:
+        with engine.conn.cursor() as cursor:
+            cursor.execute(f"drop table {table} purge")

@@ -203,6 +203,9 @@ def test_closed_instance_keeps_no_live_worker_rows(engine: Engine, admin_conn: A
         )
         busy = engine.tasks(instance_id)[0]["worker_job"]
         (idle,) = [w["job_name"] for w in engine.workers(instance_id) if w["job_name"] != busy]
+        # E-47: OTASK_WORKERS_V says which task each worker runs
+        running = {w["job_name"]: w["running_task_id"] for w in engine.workers(instance_id)}
+        assert running == {busy: engine.tasks(instance_id)[0]["task_id"], idle: None}
         kill_by_stop_job(admin_conn, owner, idle)
         engine.wait_view(instance_id, lambda v: v["state"] in FINISHED, 60, "closed")
         workers = wait_until(

@@ -346,3 +346,12 @@ def test_two_first_installs_at_once_both_succeed(fresh_schema: Any, schema_conne
     assert installer.installed_version(connections[0]) == installer.scripts_version()
     objects = _objects(connections[0])
     assert [o for o in objects if o[2] != "VALID"] == []
+
+
+def test_preflight_notes_a_missing_manage_scheduler(fresh_schema: Any, schema_connect: Any) -> None:
+    """E-17: grants.sql does not grant MANAGE SCHEDULER (optional): preflight says what it costs."""
+    user, password = fresh_schema()
+    lines: list[str] = []
+    result = installer.check(schema_connect(user, password), log=lines.append)
+    assert result.ok
+    assert any("NOTE: without MANAGE SCHEDULER" in line for line in lines), lines
