@@ -121,7 +121,8 @@ def test_set_threads_4_1_6_is_honoured_and_never_overshot(engine: Engine, connec
     assert max(sampler.values(0, since=raised)) <= 6
     assert max(sampler.values(1, since=raised)) <= 6
     # Thread-change latency (raise): jobs are created at once; the scheduler starts them.
-    assert reached_six - raised < 10.0
+    # E-32: the bound includes the scheduler's start latency; the figure is in the message.
+    assert reached_six - raised < 10.0, f"6 workers after {reached_six - raised:.1f} s"
     workers = engine.workers(instance_id)
     assert len(workers) == 4 + 5, [w["job_name"] for w in workers]  # 4, then 5 more for 1 -> 6
 
@@ -136,7 +137,8 @@ def test_two_taskspaces_do_not_block_each_other(engine: Engine) -> None:
     started = time.monotonic()
     quick = engine.run(quick_space, [{"sql": sleep_sql(0.2)} for _ in range(6)], threads=2)
     assert engine.wait_closed(quick, timeout=30) == "SUCCEEDED"
-    assert time.monotonic() - started < 12
+    took = time.monotonic() - started
+    assert took < 12, f"the quick taskspace took {took:.1f} s beside a busy one"
     busy_view = engine.instance(busy)
     assert (busy_view["state"], busy_view["running_tasks"]) == ("RUNNING", 2)
     engine.stop(busy, "HARD")
