@@ -370,21 +370,20 @@ create or replace package body otask as
   end instance_state;
 
   procedure heal_instances(p_instance_ids clob) is
-    l_ids sys.odcinumberlist;
+    l_bad pls_integer;
   begin
-    begin
-      select distinct j.id
-        bulk collect into l_ids
-        from json_table(p_instance_ids, '$[*]' columns (id number path '$' error on error)) j
-       where j.id is not null;
-    exception
-      when others then
-        raise_application_error(c_invalid_json, 'OTASK.HEAL_INSTANCES: p_instance_ids must be a '
-          || 'JSON array of instance ids, e.g. [1, 2, 3] (' || sqlerrm || ').');
-    end;
-    if l_ids.count > 0 then
-      otask_engine.heal_suspects(l_ids);
+    if p_instance_ids is null then
+      return;
     end if;
+    -- Checked first, so a wrong argument gets ORA-20109 rather than no heal at all.
+    select count(*) into l_bad
+      from dual
+     where p_instance_ids is not json;
+    if l_bad > 0 then
+      raise_application_error(c_invalid_json, 'OTASK.HEAL_INSTANCES: p_instance_ids is not valid '
+        || 'JSON; pass a JSON array of instance ids, e.g. [1, 2, 3].');
+    end if;
+    otask_engine.heal_suspects(p_instance_ids);
   end heal_instances;
 
   function watchdog_job_state return varchar2 is

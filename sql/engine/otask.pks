@@ -212,7 +212,7 @@ create or replace package otask authid definer as
   -- seconds, fewer live workers than the target) and heals only those, each in an autonomous
   -- transaction that never waits for a lock. Unknown or finished ids are ignored; never raises
   -- for a heal that fails (it is logged). Does not touch the caller's transaction.
-  -- ORA-20109 when p_instance_ids is not a JSON array of numbers.
+  -- ORA-20109 when p_instance_ids is not valid JSON (elements that are no numbers are ignored).
   procedure heal_instances(p_instance_ids clob);
 
   -- The schema watchdog job OTASK_WATCHDOG as the scheduler reports it: its state (SCHEDULED,

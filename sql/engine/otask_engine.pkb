@@ -511,22 +511,21 @@ create or replace package body otask_engine as
       log_heal_failure(p_instance_id, l_error, l_detail);
   end heal;
 
-  procedure heal_suspects(p_ids sys.odcinumberlist) is
-    l_all     varchar2(1) := 'N';
-    l_ids     sys.odcinumberlist := p_ids;
-    l_suspect sys.odcinumberlist;
+  -- p_all 'Y': every RUNNING/STOPPING instance of the schema (the schema watchdog job); else
+  -- those listed in p_ids (a JSON array, read in the query itself: no collection size limit).
+  procedure find_and_heal(p_ids clob, p_all varchar2) is
+    type t_ids is table of number;
+    l_suspect t_ids;
   begin
-    if l_ids is null then
-      l_all := 'Y';
-      l_ids := sys.odcinumberlist();
-    end if;
     -- One statement for all the instances asked for (lock-free reads). The scheduler views
     -- are probed only for workers registered live; the rest are index looks.
     select i.instance_id
       bulk collect into l_suspect
       from otask_instances i
      where i.state in ('RUNNING', 'STOPPING')
-       and (l_all = 'Y' or i.instance_id in (select column_value from table(l_ids)))
+       and (p_all = 'Y'
+            or i.instance_id in (select j.id
+                                   from json_table(p_ids, '$[*]' columns (id number path '$')) j))
        and (
              -- a worker registered live that the scheduler no longer runs nor holds (rule 7)
              exists (select null
@@ -563,11 +562,18 @@ create or replace package body otask_engine as
     for k in 1 .. l_suspect.count loop
       heal(l_suspect(k));  -- autonomous; never raises, never waits
     end loop;
+  end find_and_heal;
+
+  procedure heal_suspects(p_ids clob) is
+  begin
+    if p_ids is not null then
+      find_and_heal(p_ids, 'N');
+    end if;
   end heal_suspects;
 
   procedure watch_schema is
   begin
-    heal_suspects(null);
+    find_and_heal(null, 'Y');
   end watch_schema;
 
   -- ---------------------------------------------------------------------------------------

@@ -69,12 +69,12 @@ create or replace package otask_engine authid definer as
   -- Seconds between two throttled heals of one instance.
   c_watch_seconds constant pls_integer := 5;
 
-  -- S-1: the set-based watchdog. One query finds, among p_ids (NULL = every RUNNING/STOPPING
-  -- instance of the schema), the instances that need a heal: a registered live worker that the
-  -- scheduler no longer runs, a RUNNING task without a live worker, or (at most once per
-  -- c_watch_seconds) no live worker at all or fewer live workers than the target; only those
-  -- are healed. The cost of a call grows with the suspects, not with the instances asked for.
-  procedure heal_suspects(p_ids sys.odcinumberlist);
+  -- S-1: the set-based watchdog. One query finds, among p_ids (a JSON array of instance ids;
+  -- NULL = none), the instances that need a heal: a registered live worker that the scheduler
+  -- no longer runs, a RUNNING task without a live worker, or (at most once per c_watch_seconds)
+  -- no live worker at all or fewer live workers than the target; only those are healed. The
+  -- cost of a call grows with the suspects, not with the instances asked for.
+  procedure heal_suspects(p_ids clob);
 
   -- The body of the schema watchdog job OTASK_WATCHDOG (item 3): heal_suspects over every
   -- RUNNING/STOPPING instance, so an instance nobody watches (started from SQL*Plus, its
