@@ -539,7 +539,7 @@ create or replace package body otask_engine as
                                           from user_scheduler_jobs j
                                          where j.job_name = w.job_name
                                            and j.state not in ('COMPLETED', 'SUCCEEDED', 'FAILED',
-                                                               'BROKEN', 'DISABLED')))
+                                                               'BROKEN', 'STOPPED', 'DISABLED')))
              -- a RUNNING task whose worker is no longer live (an orphan left to settle)
           or exists (select null
                        from otask_tasks t
@@ -549,15 +549,39 @@ create or replace package body otask_engine as
                                           from otask_workers w
                                          where w.job_name = t.worker_job
                                            and w.state in ('STARTING', 'ACTIVE')))
-             -- fewer live workers than wanted (none at all: nobody would close it), at most
-             -- once per interval, since a full taskspace or a pause keeps this true for long
+             -- at most once per interval (these can stay true for a while):
           or ((i.last_watch_at is null
                or i.last_watch_at < systimestamp - numtodsinterval(c_watch_seconds, 'SECOND'))
-              and (select count(*)
-                     from otask_workers w
-                    where w.instance_id = i.instance_id
-                      and w.state in ('STARTING', 'ACTIVE'))
-                  < greatest(case when i.state = 'RUNNING' then i.target_threads else 0 end, 1))
+              and (
+                    -- nobody left who would advance or close it (a paused instance with no
+                    -- worker just waits for set_threads)
+                    (not exists (select null
+                                   from otask_workers w
+                                  where w.instance_id = i.instance_id
+                                    and w.state in ('STARTING', 'ACTIVE'))
+                     and not (i.state = 'RUNNING' and i.target_threads = 0))
+                    -- fewer live workers than it could use (target, bounded by the tasks left),
+                    -- and room for them in its taskspace
+                 or (i.state = 'RUNNING'
+                     and (select count(*)
+                            from otask_workers w
+                           where w.instance_id = i.instance_id
+                             and w.state in ('STARTING', 'ACTIVE'))
+                         < least(i.target_threads,
+                                 (select count(*)
+                                    from otask_tasks t
+                                   where t.instance_id = i.instance_id
+                                     and t.state in ('READY', 'WAITING')
+                                     and rownum <= i.target_threads))
+                     and exists (select null
+                                   from otask_taskspaces s
+                                  where s.taskspace = i.taskspace
+                                    and (s.max_threads is null
+                                         or s.max_threads > (select count(*)
+                                                               from otask_workers w
+                                                              where w.taskspace = s.taskspace
+                                                                and w.state in ('STARTING', 'ACTIVE')))))
+                  ))
            );
     for k in 1 .. l_suspect.count loop
       heal(l_suspect(k));  -- autonomous; never raises, never waits

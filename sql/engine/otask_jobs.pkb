@@ -13,7 +13,9 @@ create or replace package body otask_jobs as
   e_not_running             exception;
   pragma exception_init(e_not_running, -27366);     -- job is not running (E-15: it ended)
 
-  -- Terminal states of ALL_SCHEDULER_JOBS.STATE. A job in any other state (SCHEDULED,
+  -- Terminal states of ALL_SCHEDULER_JOBS.STATE ('STOPPED' is not in 19c's documented list
+  -- (E-16) but is kept: a stopped one-time job that stayed registered runs no more, and the
+  -- running-jobs view is checked separately). A job in any other state (SCHEDULED,
   -- RETRY SCHEDULED, RUNNING, BLOCKED, READY TO RUN, RESOURCE_UNAVAILABLE, ...) is alive: an
   -- unknown state counts as alive, because declaring a live worker dead could run a task twice.
 
@@ -149,7 +151,7 @@ create or replace package body otask_jobs as
                          from user_scheduler_jobs j
                         where j.job_name = w.job_name
                           and j.state not in ('COMPLETED', 'SUCCEEDED', 'FAILED', 'BROKEN',
-                                              'DISABLED'))
+                                              'STOPPED', 'DISABLED'))
     returning job_name bulk collect into l_names;
     for i in 1 .. l_names.count loop
       otask_logger.warn('worker job ' || l_names(i) || ' is lost: the scheduler no longer runs it '
@@ -160,8 +162,7 @@ create or replace package body otask_jobs as
   end mark_lost;
 
   procedure mark_lost_in_taskspace(p_taskspace varchar2) is
-    -- Same test as mark_lost (E-16: 'STOPPED' is no USER_SCHEDULER_JOBS.STATE in 19c, so it is
-    -- not listed among the terminal states).
+    -- Same test as mark_lost.
     cursor c_dead is
       select w.job_name, w.instance_id
         from otask_workers w
@@ -174,7 +175,7 @@ create or replace package body otask_jobs as
                            from user_scheduler_jobs j
                           where j.job_name = w.job_name
                             and j.state not in ('COMPLETED', 'SUCCEEDED', 'FAILED', 'BROKEN',
-                                                'DISABLED'))
+                                                'STOPPED', 'DISABLED'))
          for update skip locked;
     l_job      otask_workers.job_name%type;
     l_instance otask_workers.instance_id%type;
