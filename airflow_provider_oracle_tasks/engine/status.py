@@ -42,6 +42,8 @@ MAX_FAILED_TASKS = 10
 _MESSAGE_CHARS = 500
 
 WATCHDOG_SQL = """\
+declare
+  -- one set-based call for every id: the engine heals only the instances that need it
 begin
   otask.heal_instances(p_instance_ids => :ids);
 end;"""
