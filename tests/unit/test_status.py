@@ -416,3 +416,14 @@ def test_watchdog_job_state_is_read_through_the_engine_package(rows: list[tuple[
     connection = FakeConnection().on(re.escape(status.WATCHDOG_JOB_SQL), rows)
     assert status.fetch_watchdog_job_state(connection) == expected
     assert connection.sql() == ["select otask.watchdog_job_state from dual"]
+
+
+@pytest.mark.parametrize("count", [1, 1000, 10_000])
+def test_a_status_read_sends_three_statements_whatever_the_number_of_instances(count: int) -> None:
+    """Item 4 / S-1: the statements of a read do not grow with the instances it reads."""
+    from tests.unit.fakes import FakeConnection
+
+    connection = FakeConnection()
+    result = status.fetch_statuses(connection, range(1, count + 1))
+    assert len(result) == count
+    assert connection.sql() == [status.WATCHDOG_SQL, status.STATUS_SQL, status.FAILED_TASKS_SQL]
