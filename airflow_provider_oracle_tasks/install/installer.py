@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_oracle_tasks import validation
 from airflow_provider_oracle_tasks.errors import (
     MissingPrivilegesError,
     OracleTasksError,
@@ -28,6 +27,7 @@ from airflow_provider_oracle_tasks.install.script_runner import (
     sql_root,
     stored_source,
 )
+from airflow_provider_oracle_tasks.validation import oracle_identifier
 
 INSTALL_SCRIPT = "install.sql"
 UNINSTALL_SCRIPT = "uninstall.sql"
@@ -247,14 +247,13 @@ def uninstall(connection: Any, *, dry_run: bool = False, log: Log | None = None)
 
 
 def grant(connection: Any, owner: str, *, log: Log | None = None) -> None:
-    """Run sql/grants.sql as a DBA for ``owner``, which must be a simple Oracle name.
+    """Run sql/grants.sql as a DBA for ``owner``, a simple Oracle name checked here first.
 
-    The script substitutes the name as TEXT into a PL/SQL literal before DBMS_ASSERT sees it, so
-    it is checked here first (A-9): a quote in it could otherwise run SQL on the DBA connection.
-    Raises ValueError, before connecting to anything, for any other value.
+    The define is pasted into the script's text (SQL*Plus substitution) before DBMS_ASSERT sees
+    it, on a DBA connection: any caller's value is checked here, before any SQL is sent.
     """
-    owner = str(validation.oracle_identifier(owner, "owner"))
+    checked = str(oracle_identifier(owner, "owner"))
     try:
-        run_script(connection, sql_root() / GRANTS_SCRIPT, defines={"otask_owner": owner}, log=log)
+        run_script(connection, sql_root() / GRANTS_SCRIPT, defines={"otask_owner": checked}, log=log)
     except ScriptError as error:
         raise _translate(error) from error
