@@ -73,7 +73,7 @@ def threads(value: Any, *, optional: bool) -> int | None:
     if value is None and optional:
         return None
     if value is None:
-        raise bad_request("threads is missing: send {\"threads\": n} with n from 0 (pause) to 1000.")
+        raise bad_request('threads is missing: send {"threads": n} with n from 0 (pause) to 1000.')
     return int(rendered_int(value, "threads", validation.threads))
 
 
@@ -81,9 +81,7 @@ def stop_mode(value: Any) -> str:
     return validation.stop_mode("SOFT" if value is None else value, "mode")
 
 
-def chain_job_of(
-    dag: str, job_name: str, run_id: str | None, task_id: str | None, map_index: int
-) -> str:
+def chain_job_of(dag: str, job_name: str, run_id: str | None, task_id: str | None, map_index: int) -> str:
     """``job_name`` if it is the chain job of that task instance of ``dag`` (any try), else 404.
 
     Chain job names are a hash of (dag_id, run_id, task_id, map_index) plus the try number
@@ -129,7 +127,7 @@ def same_origin(request: Request) -> None:
     if fetch_site is not None and fetch_site != "same-origin":
         raise HTTPException(
             status_code=status.HTTP_403_FORBIDDEN,
-            detail=f"refused a cross-site request (Sec-Fetch-Site: {fetch_site}): regulate from the page itself.",
+            detail=f"refused a cross-site request (Sec-Fetch-Site: {fetch_site}): regulate from the page.",
         )
     origin = request.headers.get("origin")
     if not origin or urlsplit(origin).netloc.lower() not in _origins(request):

@@ -166,9 +166,9 @@ async def json_body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except ValueError:
-        raise access.bad_request("the request body is not JSON: send e.g. {\"threads\": 4}.") from None
+        raise access.bad_request('the request body is not JSON: send e.g. {"threads": 4}.') from None
     if not isinstance(body, dict):
-        raise access.bad_request("the request body must be a JSON object, e.g. {\"threads\": 4}.")
+        raise access.bad_request('the request body must be a JSON object, e.g. {"threads": 4}.')
     return body
 
 
@@ -182,8 +182,8 @@ def _page(request: Request) -> HTMLResponse:
 # --- the app -------------------------------------------------------------------------------------
 
 
-def create_app() -> FastAPI:
-    """The plugin's app; it holds no state and starts no service."""
+def create_app(poll_seconds: float = POLL_SECONDS) -> FastAPI:
+    """The plugin's app; it holds no state and starts no service (``poll_seconds``: the page's pace)."""
     app = FastAPI(
         title="oracle-tasks",
         description="Watch and regulate oracle-tasks batches and chains (see docs/ui.md).",
@@ -208,12 +208,16 @@ def create_app() -> FastAPI:
     def instance(
         dag_id: str, instance_id: str, user: GetUserDep, conn_id: str | None = None
     ) -> dict[str, Any]:
-        dag, ident, hook = access.dag_id(dag_id), access.instance_id(instance_id), oracle_hook(access.conn_id(conn_id))
+        dag, ident, hook = (
+            access.dag_id(dag_id),
+            access.instance_id(instance_id),
+            oracle_hook(access.conn_id(conn_id)),
+        )
         with session(hook) as connection:
             identity = owned_identity(connection, dag, ident)
             data = reads.batch_view(connection, ident, identity)
         data["can_edit"] = may_edit(dag, user)
-        data["poll_seconds"] = POLL_SECONDS
+        data["poll_seconds"] = poll_seconds
         return data
 
     @app.get("/api/dags/{dag_id}/instances/{instance_id}/timeline", dependencies=[can_view])
@@ -223,15 +227,26 @@ def create_app() -> FastAPI:
         conn_id: str | None = None,
         limit: int = Query(reads.MAX_TIMELINE_TASKS, ge=1, le=reads.MAX_TIMELINE_TASKS),
     ) -> dict[str, Any]:
-        dag, ident, hook = access.dag_id(dag_id), access.instance_id(instance_id), oracle_hook(access.conn_id(conn_id))
+        dag, ident, hook = (
+            access.dag_id(dag_id),
+            access.instance_id(instance_id),
+            oracle_hook(access.conn_id(conn_id)),
+        )
         with session(hook) as connection:
             owned_identity(connection, dag, ident)
             return reads.timeline(connection, ident, limit)
 
     def regulate(
-        dag_id: str, instance_id: str, conn_id: str | None, action: Callable[[OracleTaskManagerHook, int], None]
+        dag_id: str,
+        instance_id: str,
+        conn_id: str | None,
+        action: Callable[[OracleTaskManagerHook, int], None],
     ) -> dict[str, Any]:
-        dag, ident, hook = access.dag_id(dag_id), access.instance_id(instance_id), oracle_hook(access.conn_id(conn_id))
+        dag, ident, hook = (
+            access.dag_id(dag_id),
+            access.instance_id(instance_id),
+            oracle_hook(access.conn_id(conn_id)),
+        )
         with session(hook) as connection:
             owned_identity(connection, dag, ident)
         action(hook, ident)
@@ -260,7 +275,9 @@ def create_app() -> FastAPI:
         "/api/dags/{dag_id}/instances/{instance_id}/retry",
         dependencies=[can_edit, Depends(access.same_origin)],
     )
-    async def retry_failed(dag_id: str, instance_id: str, request: Request, conn_id: str | None = None) -> Any:
+    async def retry_failed(
+        dag_id: str, instance_id: str, request: Request, conn_id: str | None = None
+    ) -> Any:
         body = await json_body(request)
         count = access.threads(body.get("threads"), optional=True)
         return await _in_thread(regulate, dag_id, instance_id, conn_id, lambda h, i: h.retry_failed(i, count))
@@ -271,7 +288,7 @@ def create_app() -> FastAPI:
         hook = oracle_hook(access.conn_id(conn_id))
         with session(hook) as connection:
             instances = reads.instances_view(connection, dag, space)
-        return {"taskspace": space, "dag_id": dag, "instances": instances, "poll_seconds": POLL_SECONDS}
+        return {"taskspace": space, "dag_id": dag, "instances": instances, "poll_seconds": poll_seconds}
 
     @app.get("/api/dags/{dag_id}/instances", dependencies=[can_view])
     def dag_instances(dag_id: str, conn_id: str | None = None) -> dict[str, Any]:
@@ -297,7 +314,7 @@ def create_app() -> FastAPI:
         hook = oracle_hook(access.conn_id(conn_id))
         with session(hook) as connection:
             data = reads.chain_view(connection, job, chain_name)
-        data["poll_seconds"] = POLL_SECONDS
+        data["poll_seconds"] = poll_seconds
         return data
 
     return app

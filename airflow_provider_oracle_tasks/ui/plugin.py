@@ -7,6 +7,8 @@ else in the package imports ``ui``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.plugins_manager import AirflowPlugin
 
 from airflow_provider_oracle_tasks.ui.app import app
@@ -18,10 +20,12 @@ class OracleTasksUIPlugin(AirflowPlugin):
     """Live batch, taskspace and chain pages; the task's extra links open them (links.py)."""
 
     name = "oracle_tasks_ui"
-    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "oracle-tasks"}]
+    fastapi_apps: list[Any] = [  # noqa: RUF012 - AirflowPlugin's own shape
+        {"app": app, "url_prefix": URL_PREFIX, "name": "oracle-tasks"}
+    ]
     # A tab on every DAG's page: the DAG's newest batches (conn_id oracle_default unless the
     # page is given another); each row opens the live batch page.
-    external_views = [
+    external_views: list[Any] = [  # noqa: RUF012 - AirflowPlugin's own shape
         {
             "name": "Oracle batches",
             "href": URL_PREFIX + "/dags/{DAG_ID}/instances",

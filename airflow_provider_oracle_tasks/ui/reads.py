@@ -394,8 +394,9 @@ def chain_view(connection: Any, job_name: str, chain_name: str | None) -> dict[s
     edges = rule_edges(rules, steps)
     data = run.to_dict()
     data["chain_name"] = chain
-    data["finished"] = run.finished
+    # A stalled job still exists and a DBA may repair it (ALTER_RUNNING_CHAIN): keep watching it.
     data["stalled"] = run.state == "STALLED"
+    data["finished"] = run.finished and not data["stalled"]
     data["chain_exists"] = existing is not None
     data["programs"] = dict(existing.steps) if existing else {}
     data["edges"] = [edge.to_dict() for edge in edges]

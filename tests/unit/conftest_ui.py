@@ -66,7 +66,9 @@ def database(monkeypatch: pytest.MonkeyPatch) -> Database:
     connects: list[dict[str, Any]] = []
     monkeypatch.setenv(
         "AIRFLOW_CONN_ORACLE_DEFAULT",
-        json.dumps({"conn_type": "oracle", "login": "APP", "password": "pw", "extra": {"dsn": "db:1521/FREEPDB1"}}),
+        json.dumps(
+            {"conn_type": "oracle", "login": "APP", "password": "pw", "extra": {"dsn": "db:1521/FREEPDB1"}}
+        ),
     )
     monkeypatch.setenv("AIRFLOW_CONN_HTTP_API", json.dumps({"conn_type": "http", "host": "example.invalid"}))
 
@@ -78,7 +80,7 @@ def database(monkeypatch: pytest.MonkeyPatch) -> Database:
     return Database(batch, connection, connects)
 
 
-def mounted_app() -> Any:
+def mounted_app(**options: Any) -> Any:
     """The plugin's app under /oracle-tasks of a root app, as Airflow's API server mounts it."""
     from fastapi import FastAPI
 
@@ -86,5 +88,5 @@ def mounted_app() -> Any:
     from airflow_provider_oracle_tasks.ui.plugin import URL_PREFIX
 
     root = FastAPI()
-    root.mount(URL_PREFIX, create_app())
+    root.mount(URL_PREFIX, create_app(**options))
     return root

@@ -20,10 +20,10 @@ from fastapi.testclient import TestClient
 
 from airflow_provider_oracle_tasks.chains.jobs import job_name_for
 from airflow_provider_oracle_tasks.ui import reads
-from tests.unit.chain_fakes import T0, JobState, status_answers
+from tests.unit.chain_fakes import T0, JobState
 from tests.unit.conftest_ui import Auth, Database, auth, database, mounted_app
 from tests.unit.fakes import db_error
-from tests.unit.ui_fakes import DAG_ID, INSTANCE_ID
+from tests.unit.ui_fakes import DAG_ID, INSTANCE_ID, chain_database
 
 __all__ = ["auth", "database"]  # fixtures
 
@@ -68,7 +68,9 @@ def test_pages_load_only_assets_of_the_package(client: TestClient, database: Dat
         asset = client.get(source)
         assert asset.status_code == 200
         text = asset.text.replace('"http://www.w3.org/2000/svg"', "")  # the SVG namespace, not a URL
-        assert "http://" not in text and "https://" not in text and "//cdn" not in text
+        assert "http://" not in text
+        assert "https://" not in text
+        assert "//cdn" not in text
     untouched(database)
 
 
@@ -85,14 +87,19 @@ def test_viewer_sees_the_batch_read_only(client: TestClient, auth: Auth, databas
     assert data["can_edit"] is False
     assert data["total"] == 60
     assert data["counts"]["RUNNING"] == 4
-    assert data["target_threads"] == 4 and data["live_workers"] == 4
+    assert data["target_threads"] == 4
+    assert data["live_workers"] == 4
     assert [t["worker"] for t in data["running"]] == [f"OTASK_W42_{n}" for n in range(1, 5)]
     assert len(data["workers"]) == 4
-    assert data["instance"]["dag_id"] == DAG_ID and data["instance"]["current_group"] == 1
-    assert database.connects and database.connection.closed
+    assert data["instance"]["dag_id"] == DAG_ID
+    assert data["instance"]["current_group"] == 1
+    assert database.connects
+    assert database.connection.closed
     statements = database.statements()
     assert statements[0] == reads.INSTANCE_SQL
-    assert reads.RUNNING_SQL in statements and reads.ERRORS_SQL in statements and reads.WORKERS_SQL in statements
+    assert reads.RUNNING_SQL in statements
+    assert reads.ERRORS_SQL in statements
+    assert reads.WORKERS_SQL in statements
     for executed in database.connection.executed:
         if executed.sql in (reads.INSTANCE_SQL, reads.RUNNING_SQL, reads.ERRORS_SQL, reads.WORKERS_SQL):
             assert executed.binds == {"instance_id": INSTANCE_ID}
@@ -105,7 +112,9 @@ def test_editor_roles_may_edit(client: TestClient, auth: Auth, role: str) -> Non
     assert response.json()["can_edit"] is True
 
 
-def test_batch_shows_errors_with_ora_code_and_backtrace(client: TestClient, auth: Auth, database: Database) -> None:
+def test_batch_shows_errors_with_ora_code_and_backtrace(
+    client: TestClient, auth: Auth, database: Database
+) -> None:
     for _ in range(2):  # task 7 fails its first attempt in the third tick and is claimed again
         client.get(BATCH, headers=auth.header("viewer"))
     data = client.get(BATCH, headers=auth.header("viewer")).json()
@@ -117,15 +126,19 @@ def test_batch_shows_errors_with_ora_code_and_backtrace(client: TestClient, auth
     assert data["eta_seconds"] is None or data["eta_seconds"] >= 0
 
 
-def test_progress_advances_to_the_end_and_says_finished(client: TestClient, auth: Auth, database: Database) -> None:
+def test_progress_advances_to_the_end_and_says_finished(
+    client: TestClient, auth: Auth, database: Database
+) -> None:
     done = []
     for _ in range(40):
         data = client.get(BATCH, headers=auth.header("viewer")).json()
         done.append(data["done"])
         if data["finished"]:
             break
-    assert done == sorted(done) and done[-1] == 60
-    assert data["state"] == "FAILED" and data["counts"]["FAILED"] == 1
+    assert done == sorted(done)
+    assert done[-1] == 60
+    assert data["state"] == "FAILED"
+    assert data["counts"]["FAILED"] == 1
     assert data["failed_tasks"][0]["task_id"] == 50
 
 
@@ -135,7 +148,9 @@ def test_timeline_is_bounded_and_oldest_first(client: TestClient, auth: Auth, da
     response = client.get(BATCH + "/timeline?limit=6", headers=auth.header("viewer"))
     assert response.status_code == 200
     data = response.json()
-    assert data["limit"] == 6 and data["truncated"] is True and len(data["tasks"]) == 6
+    assert data["limit"] == 6
+    assert data["truncated"] is True
+    assert len(data["tasks"]) == 6
     starts = [task["started_at"] for task in data["tasks"]]
     assert starts == sorted(starts)
     timeline = [e for e in database.connection.executed if e.sql == reads.TIMELINE_SQL]
@@ -143,8 +158,12 @@ def test_timeline_is_bounded_and_oldest_first(client: TestClient, auth: Auth, da
     assert {"worker", "group", "attempts", "max_attempts", "state"} <= set(data["tasks"][0])
 
 
-def test_timeline_limit_above_the_bound_is_refused(client: TestClient, auth: Auth, database: Database) -> None:
-    response = client.get(BATCH + f"/timeline?limit={reads.MAX_TIMELINE_TASKS + 1}", headers=auth.header("viewer"))
+def test_timeline_limit_above_the_bound_is_refused(
+    client: TestClient, auth: Auth, database: Database
+) -> None:
+    response = client.get(
+        BATCH + f"/timeline?limit={reads.MAX_TIMELINE_TASKS + 1}", headers=auth.header("viewer")
+    )
     assert response.status_code == 422
     assert "limit" in response.text
     untouched(database)
@@ -157,7 +176,7 @@ READS = [
     BATCH + "/timeline",
     f"/oracle-tasks/api/dags/{DAG_ID}/instances",
     f"/oracle-tasks/api/dags/{DAG_ID}/taskspaces/ETL",
-    f"/oracle-tasks/api/dags/{DAG_ID}/chains/{job_name_for(DAG_ID, 'r1', 'chain', -1, 1)}?run_id=r1&task_id=chain",
+    f"/oracle-tasks/api/dags/{DAG_ID}/chains/{job_name_for(DAG_ID, 'r1', 'c', -1, 1)}?run_id=r1&task_id=c",
 ]
 
 
@@ -176,7 +195,9 @@ def test_bad_token_no_database(client: TestClient, database: Database, path: str
 
 
 @pytest.mark.parametrize("path", READS)
-def test_user_without_a_role_may_not_read(client: TestClient, auth: Auth, database: Database, path: str) -> None:
+def test_user_without_a_role_may_not_read(
+    client: TestClient, auth: Auth, database: Database, path: str
+) -> None:
     response = client.get(path, headers=auth.header(None))
     assert response.status_code == 403
     untouched(database)
@@ -186,14 +207,18 @@ def test_user_without_a_role_may_not_read(client: TestClient, auth: Auth, databa
 
 
 @pytest.mark.parametrize(("action", "body"), ACTIONS)
-def test_viewer_cannot_regulate(client: TestClient, auth: Auth, database: Database, action: str, body: dict[str, Any]) -> None:
+def test_viewer_cannot_regulate(
+    client: TestClient, auth: Auth, database: Database, action: str, body: dict[str, Any]
+) -> None:
     response = client.post(f"{BATCH}/{action}", json=body, headers=auth.header("viewer"))
     assert response.status_code == 403
     untouched(database)
 
 
 @pytest.mark.parametrize(("action", "body"), ACTIONS)
-def test_anonymous_cannot_regulate(client: TestClient, database: Database, action: str, body: dict[str, Any]) -> None:
+def test_anonymous_cannot_regulate(
+    client: TestClient, database: Database, action: str, body: dict[str, Any]
+) -> None:
     response = client.post(f"{BATCH}/{action}", json=body)
     assert response.status_code == 401
     untouched(database)
@@ -203,24 +228,32 @@ def test_editor_sets_threads(client: TestClient, auth: Auth, database: Database)
     response = client.post(f"{BATCH}/threads", json={"threads": 8}, headers=auth.header("user"))
     assert response.status_code == 200, response.text
     assert response.json() == {"instance_id": INSTANCE_ID, "applied": True}
-    assert engine_calls(database) == [("callproc otask.set_threads", {"p_instance_id": INSTANCE_ID, "p_threads": 8})]
+    assert engine_calls(database) == [
+        ("callproc otask.set_threads", {"p_instance_id": INSTANCE_ID, "p_threads": 8})
+    ]
     assert database.statements()[0] == reads.INSTANCE_SQL  # ownership checked before the call
     data = client.get(BATCH, headers=auth.header("user")).json()
-    assert data["target_threads"] == 8 and data["live_workers"] == 8
+    assert data["target_threads"] == 8
+    assert data["live_workers"] == 8
 
 
 def test_threads_zero_pauses(client: TestClient, auth: Auth, database: Database) -> None:
-    assert client.post(f"{BATCH}/threads", json={"threads": "0"}, headers=auth.header("user")).status_code == 200
+    assert (
+        client.post(f"{BATCH}/threads", json={"threads": "0"}, headers=auth.header("user")).status_code == 200
+    )
     assert engine_calls(database)[-1][1]["p_threads"] == 0
     data = client.get(BATCH, headers=auth.header("user")).json()
-    assert data["instance"]["paused"] is True and data["target_threads"] == 0
+    assert data["instance"]["paused"] is True
+    assert data["target_threads"] == 0
 
 
 @pytest.mark.parametrize("mode", ["SOFT", "HARD", "hard"])
 def test_editor_stops(client: TestClient, auth: Auth, database: Database, mode: str) -> None:
     response = client.post(f"{BATCH}/stop", json={"mode": mode}, headers=auth.header("user"))
     assert response.status_code == 200
-    assert engine_calls(database) == [("callproc otask.stop", {"p_instance_id": INSTANCE_ID, "p_mode": mode.upper()})]
+    assert engine_calls(database) == [
+        ("callproc otask.stop", {"p_instance_id": INSTANCE_ID, "p_mode": mode.upper()})
+    ]
 
 
 @pytest.mark.parametrize(("body", "threads"), [({}, None), ({"threads": 2}, 2), ({"threads": None}, None)])
@@ -246,13 +279,15 @@ def test_bad_thread_counts_are_400_naming_the_argument(
 
 def test_bad_retry_threads_are_400(client: TestClient, auth: Auth, database: Database) -> None:
     response = client.post(f"{BATCH}/retry", json={"threads": 5000}, headers=auth.header("user"))
-    assert response.status_code == 400 and response.json()["detail"].startswith("threads=5000")
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("threads=5000")
     untouched(database)
 
 
 def test_bad_stop_mode_is_400(client: TestClient, auth: Auth, database: Database) -> None:
     response = client.post(f"{BATCH}/stop", json={"mode": "NOW"}, headers=auth.header("user"))
-    assert response.status_code == 400 and response.json()["detail"].startswith("mode='NOW'")
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("mode='NOW'")
     untouched(database)
 
 
@@ -267,7 +302,9 @@ def test_body_must_be_a_json_object(client: TestClient, auth: Auth, database: Da
 # --- which instance, which connection ---------------------------------------------------------------
 
 
-def test_unknown_instance_is_404_with_a_clear_message(client: TestClient, auth: Auth, database: Database) -> None:
+def test_unknown_instance_is_404_with_a_clear_message(
+    client: TestClient, auth: Auth, database: Database
+) -> None:
     response = client.get(f"/oracle-tasks/api/dags/{DAG_ID}/instances/999", headers=auth.header("viewer"))
     assert response.status_code == 404
     assert "instance 999 does not exist for DAG nightly_load" in response.json()["detail"]
@@ -280,7 +317,9 @@ def test_another_dags_instance_cannot_be_regulated(
 ) -> None:
     """An editor of DAG other_dag may not regulate nightly_load's batch through other_dag's URL."""
     response = client.post(
-        f"/oracle-tasks/api/dags/other_dag/instances/{INSTANCE_ID}/{action}", json=body, headers=auth.header("user")
+        f"/oracle-tasks/api/dags/other_dag/instances/{INSTANCE_ID}/{action}",
+        json=body,
+        headers=auth.header("user"),
     )
     assert response.status_code == 404
     assert "does not exist for DAG other_dag" in response.json()["detail"]
@@ -288,16 +327,25 @@ def test_another_dags_instance_cannot_be_regulated(
 
 
 def test_another_dags_instance_cannot_be_read(client: TestClient, auth: Auth, database: Database) -> None:
-    response = client.get(f"/oracle-tasks/api/dags/other_dag/instances/{INSTANCE_ID}", headers=auth.header("viewer"))
+    response = client.get(
+        f"/oracle-tasks/api/dags/other_dag/instances/{INSTANCE_ID}", headers=auth.header("viewer")
+    )
     assert response.status_code == 404
     assert database.statements() == [reads.INSTANCE_SQL]
 
 
-def test_run_key_names_the_dag_when_dag_id_is_null(client: TestClient, auth: Auth, database: Database) -> None:
+def test_run_key_names_the_dag_when_dag_id_is_null(
+    client: TestClient, auth: Auth, database: Database
+) -> None:
     database.batch.dag_id = None
     assert client.get(BATCH, headers=auth.header("viewer")).status_code == 200
     # a DAG whose id is a prefix of the real one does not match: the run key is "nightly_load/..."
-    assert client.get(f"/oracle-tasks/api/dags/nightly/instances/{INSTANCE_ID}", headers=auth.header("viewer")).status_code == 404
+    assert (
+        client.get(
+            f"/oracle-tasks/api/dags/nightly/instances/{INSTANCE_ID}", headers=auth.header("viewer")
+        ).status_code
+        == 404
+    )
 
 
 @pytest.mark.parametrize(
@@ -321,13 +369,18 @@ def test_connection_is_checked_before_connecting(
 
 @pytest.mark.parametrize("instance", ["0", "abc", "-3", "1e3"])
 def test_bad_instance_id_is_400(client: TestClient, auth: Auth, database: Database, instance: str) -> None:
-    response = client.get(f"/oracle-tasks/api/dags/{DAG_ID}/instances/{instance}", headers=auth.header("viewer"))
-    assert response.status_code == 400 and response.json()["detail"].startswith("instance_id=")
+    response = client.get(
+        f"/oracle-tasks/api/dags/{DAG_ID}/instances/{instance}", headers=auth.header("viewer")
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("instance_id=")
     untouched(database)
 
 
 def test_bad_dag_id_is_400(client: TestClient, auth: Auth, database: Database) -> None:
-    response = client.get(f"/oracle-tasks/api/dags/bad%20dag/instances/{INSTANCE_ID}", headers=auth.header("viewer"))
+    response = client.get(
+        f"/oracle-tasks/api/dags/bad%20dag/instances/{INSTANCE_ID}", headers=auth.header("viewer")
+    )
     assert response.status_code == 400
     untouched(database)
 
@@ -350,11 +403,14 @@ def test_engine_error_is_shown_with_its_code(client: TestClient, auth: Auth, dat
 
 
 def test_database_error_is_502_with_code_and_fix(client: TestClient, auth: Auth, database: Database) -> None:
-    database.connection.rules.insert(0, (re.escape(reads.INSTANCE_SQL), db_error("ORA-00942: table or view does not exist")))
+    database.connection.rules.insert(
+        0, (re.escape(reads.INSTANCE_SQL), db_error("ORA-00942: table or view does not exist"))
+    )
     response = client.get(BATCH, headers=auth.header("viewer"))
     assert response.status_code == 502
     body = response.json()
-    assert body["code"] == "ORA-00942" and "ORA-00942" in body["detail"]
+    assert body["code"] == "ORA-00942"
+    assert "ORA-00942" in body["detail"]
 
 
 # --- CSRF ----------------------------------------------------------------------------------------
@@ -384,7 +440,9 @@ def test_cookie_session_may_regulate_from_the_page_itself(auth: Auth, database: 
         {"Origin": "null"},
     ],
 )
-def test_cookie_session_cross_site_request_is_refused(auth: Auth, database: Database, headers: dict[str, str]) -> None:
+def test_cookie_session_cross_site_request_is_refused(
+    auth: Auth, database: Database, headers: dict[str, str]
+) -> None:
     client = cookie_client(auth)
     response = client.post(f"{BATCH}/stop", json={"mode": "HARD"}, headers=headers)
     assert response.status_code == 403
@@ -395,7 +453,9 @@ def test_cookie_session_form_post_is_refused(auth: Auth, database: Database) -> 
     """A cross-site HTML form cannot send JSON: a form-encoded body is refused even from our origin."""
     client = cookie_client(auth)
     response = client.post(
-        f"{BATCH}/stop", content=b"mode=HARD", headers={"Origin": "http://airflow.test", "Content-Type": "text/plain"}
+        f"{BATCH}/stop",
+        content=b"mode=HARD",
+        headers={"Origin": "http://airflow.test", "Content-Type": "text/plain"},
     )
     assert response.status_code == 415
     untouched(database)
@@ -408,7 +468,8 @@ def test_taskspace_lists_the_dags_instances(client: TestClient, auth: Auth, data
     response = client.get(f"/oracle-tasks/api/dags/{DAG_ID}/taskspaces/etl", headers=auth.header("viewer"))
     assert response.status_code == 200
     data = response.json()
-    assert data["taskspace"] == "ETL" and [i["instance_id"] for i in data["instances"]] == [INSTANCE_ID]
+    assert data["taskspace"] == "ETL"
+    assert [i["instance_id"] for i in data["instances"]] == [INSTANCE_ID]
     listing = [e for e in database.connection.executed if e.sql == reads.TASKSPACE_SQL]
     assert listing[0].binds == {
         "taskspace": "ETL",
@@ -428,8 +489,11 @@ def test_dag_list_shows_only_that_dags_instances(client: TestClient, auth: Auth,
 
 @pytest.mark.parametrize("taskspace", ["1BAD", "a-b", "x%24%23y%20z"])
 def test_bad_taskspace_is_400(client: TestClient, auth: Auth, database: Database, taskspace: str) -> None:
-    response = client.get(f"/oracle-tasks/api/dags/{DAG_ID}/taskspaces/{taskspace}", headers=auth.header("viewer"))
-    assert response.status_code == 400 and response.json()["detail"].startswith("taskspace=")
+    response = client.get(
+        f"/oracle-tasks/api/dags/{DAG_ID}/taskspaces/{taskspace}", headers=auth.header("viewer")
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("taskspace=")
     untouched(database)
 
 
@@ -448,31 +512,10 @@ JOB = job_name_for(DAG_ID, RUN_ID, "payroll_chain", -1, 2)
 CHAIN_PATH = f"/oracle-tasks/api/dags/{DAG_ID}/chains/{JOB}?run_id={RUN_ID}&task_id=payroll_chain"
 
 
-def chain_database(database: Database, state: JobState) -> None:
-    connection = database.connection
-    connection.on(r"from user_scheduler_chains c\n where c\.chain_name = :chain", [("TRUE", "oracle-tasks:...")])
-    connection.on(
-        r"from user_scheduler_chain_steps s",
-        [("EXTRACT", "APP", "P_EXTRACT"), ("LOAD", "APP", "P_LOAD"), ("REPORT", "APP", "P_REPORT")],
-    )
-    connection.on(
-        re.escape(reads.RULES_SQL),
-        [
-            ("R1", "TRUE", "START EXTRACT"),
-            ("R2", "EXTRACT SUCCEEDED", "START LOAD"),
-            ("R3", "LOAD SUCCEEDED", "START REPORT"),
-            ("R4", "EXTRACT FAILED OR LOAD FAILED", "END 1"),
-            ("R5", "REPORT COMPLETED", "END"),
-        ],
-    )
-    connection.on(r"from user_scheduler_chain_rules r", [("R1",), ("R2",), ("R3",), ("R4",), ("R5",)])
-    connection.on(r"from all_scheduler_running_chains r", [])
-    status_answers(connection, JOB, state)
-
-
 def test_chain_page_shows_steps_rules_and_stall(client: TestClient, auth: Auth, database: Database) -> None:
     chain_database(
-        database,
+        database.connection,
+        JOB,
         JobState(
             state="CHAIN_STALLED",
             chain="PAYROLL",
@@ -482,9 +525,13 @@ def test_chain_page_shows_steps_rules_and_stall(client: TestClient, auth: Auth, 
     response = client.get(CHAIN_PATH, headers=auth.header("viewer"))
     assert response.status_code == 200, response.text
     data = response.json()
-    assert data["state"] == "STALLED" and data["stalled"] is True and data["chain_name"] == "PAYROLL"
+    assert data["state"] == "STALLED"
+    assert data["stalled"] is True
+    assert data["chain_name"] == "PAYROLL"
+    assert data["finished"] is False  # the page keeps watching: a DBA may repair the chain
     steps = {s["step"]: s for s in data["steps"]}
-    assert steps["LOAD"]["state"] == "FAILED" and steps["LOAD"]["ora_code"] == "ORA-01476"
+    assert steps["LOAD"]["state"] == "FAILED"
+    assert steps["LOAD"]["ora_code"] == "ORA-01476"
     assert steps["EXTRACT"]["started_at"] == T0.isoformat() + "+00:00"
     edges = {(e["from"], e["to"], e["kind"]) for e in data["edges"]}
     assert edges == {
@@ -499,10 +546,13 @@ def test_chain_page_shows_steps_rules_and_stall(client: TestClient, auth: Auth, 
     assert rules[0].binds == {"chain": "PAYROLL"}
 
 
-def test_chain_job_of_another_task_is_404_without_database(client: TestClient, auth: Auth, database: Database) -> None:
+def test_chain_job_of_another_task_is_404_without_database(
+    client: TestClient, auth: Auth, database: Database
+) -> None:
     path = CHAIN_PATH.replace("task_id=payroll_chain", "task_id=other_task")
     response = client.get(path, headers=auth.header("viewer"))
-    assert response.status_code == 404 and "was not started by task other_task" in response.json()["detail"]
+    assert response.status_code == 404
+    assert "was not started by task other_task" in response.json()["detail"]
     other_dag = CHAIN_PATH.replace(f"/dags/{DAG_ID}/", "/dags/other_dag/")
     assert client.get(other_dag, headers=auth.header("viewer")).status_code == 404
     untouched(database)
@@ -537,12 +587,15 @@ def test_plugin_mounts_the_app_at_oracle_tasks() -> None:
     from airflow_provider_oracle_tasks.ui.plugin import OracleTasksUIPlugin
 
     (entry,) = OracleTasksUIPlugin.fastapi_apps
-    assert entry["url_prefix"] == "/oracle-tasks" and entry["name"]
+    assert entry["url_prefix"] == "/oracle-tasks"
+    assert entry["name"]
     (view,) = OracleTasksUIPlugin.external_views
-    assert view["destination"] == "dag" and view["href"] == "/oracle-tasks/dags/{DAG_ID}/instances"
+    assert view["destination"] == "dag"
+    assert view["href"] == "/oracle-tasks/dags/{DAG_ID}/instances"
     text = (ROOT / "pyproject.toml").read_text()
     assert re.search(
-        r'\[project\.entry-points\."airflow\.plugins"\]\s*\n\s*oracle_tasks_ui = "airflow_provider_oracle_tasks\.ui\.plugin:OracleTasksUIPlugin"',
+        r'\[project\.entry-points\."airflow\.plugins"\]\s*\n\s*'
+        r'oracle_tasks_ui = "airflow_provider_oracle_tasks\.ui\.plugin:OracleTasksUIPlugin"',
         text,
     )
 
@@ -554,7 +607,9 @@ def test_airflow_loads_the_plugin_from_its_entry_point() -> None:
 
     registered = [ep for ep in entry_points(group="airflow.plugins") if ep.name == "oracle_tasks_ui"]
     if not registered and not os.environ.get("CI"):
-        pytest.skip("the installed distribution predates the entry point (editable install of another checkout)")
+        pytest.skip(
+            "the installed distribution predates the entry point (editable install of another checkout)"
+        )
 
     apps, _ = plugins_manager.get_fastapi_plugins()
     assert any(app.get("url_prefix") == "/oracle-tasks" for app in apps), apps
@@ -563,9 +618,12 @@ def test_airflow_loads_the_plugin_from_its_entry_point() -> None:
 def test_importing_the_package_does_not_import_the_ui() -> None:
     code = (
         "import sys, airflow_provider_oracle_tasks, airflow_provider_oracle_tasks.hooks.task_manager; "
-        "print(sorted(m for m in sys.modules if m.startswith('airflow_provider_oracle_tasks.ui') or m == 'fastapi'))"
+        "print(sorted(m for m in sys.modules"
+        " if m.startswith('airflow_provider_oracle_tasks.ui') or m == 'fastapi'))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 

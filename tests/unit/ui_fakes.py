@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow_provider_oracle_tasks.ui import reads
+from tests.unit.chain_fakes import JobState, status_answers
 from tests.unit.engine_fakes import STATUS_PATTERN, EngineFakeConnection, watchdog_pattern
 
 DAG_ID = "nightly_load"
@@ -82,7 +83,10 @@ class FakeBatch:
     @classmethod
     def sample(cls, **kwargs: Any) -> FakeBatch:
         """40 tasks in group 1 (task 7 fails once, then succeeds), 20 in group 2 (task 50 fails)."""
-        tasks = [FakeTask(task_id, f"load_part_{task_id:02d}", 1 if task_id <= 40 else 2) for task_id in range(1, 61)]
+        tasks = [
+            FakeTask(task_id, f"load_part_{task_id:02d}", 1 if task_id <= 40 else 2)
+            for task_id in range(1, 61)
+        ]
         tasks[6].retries, tasks[6].fail_attempts = 1, 1
         tasks[49].fail_attempts = 1
         batch = cls(tasks=tasks, **kwargs)
@@ -108,7 +112,7 @@ class FakeBatch:
             if task.attempts <= task.fail_attempts:
                 task.error_code = -1476
                 task.error_message = "ORA-01476: divisor is equal to zero\nORA-06512: at line 3"
-                task.error_backtrace = "ORA-06512: at \"APP.LOAD_PART\", line 12\nORA-06512: at line 3"
+                task.error_backtrace = 'ORA-06512: at "APP.LOAD_PART", line 12\nORA-06512: at line 3'
                 task.state = "READY" if task.attempts <= task.retries else "FAILED"
             else:
                 task.state = "SUCCEEDED"
@@ -252,7 +256,10 @@ class FakeBatch:
                 _naive_utc(self.ended_at),
                 elapsed,
                 rate,
-                *(self.count(state) for state in ("WAITING", "READY", "RUNNING", "SUCCEEDED", "FAILED", "SKIPPED", "STOPPED")),
+                *(
+                    self.count(state)
+                    for state in ("WAITING", "READY", "RUNNING", "SUCCEEDED", "FAILED", "SKIPPED", "STOPPED")
+                ),
             )
         ]
 
@@ -270,7 +277,16 @@ class FakeBatch:
     def running_rows(self) -> list[tuple[Any, ...]]:
         running = [task for task in self.tasks if task.state == "RUNNING"][: reads.MAX_RUNNING]
         return [
-            (t.task_id, t.name, t.group, t.worker, _naive_utc(t.started_at), t.attempts, t.retries + 1, self._running_elapsed(t))
+            (
+                t.task_id,
+                t.name,
+                t.group,
+                t.worker,
+                _naive_utc(t.started_at),
+                t.attempts,
+                t.retries + 1,
+                self._running_elapsed(t),
+            )
             for t in running
         ]
 
@@ -280,7 +296,10 @@ class FakeBatch:
             for task in self.tasks
             if task.error_code is not None and task.state in ("FAILED", "READY", "RUNNING", "STOPPED")
         ]
-        with_errors.sort(key=lambda t: (t.ended_at is None, t.ended_at or datetime.min.replace(tzinfo=UTC), t.task_id), reverse=True)
+        with_errors.sort(
+            key=lambda t: (t.ended_at is None, t.ended_at or datetime.min.replace(tzinfo=UTC), t.task_id),
+            reverse=True,
+        )
         return [
             (
                 t.task_id,
@@ -360,8 +379,14 @@ class FakeBatch:
             EngineFakeConnection()
             .on(re.escape(reads.INSTANCE_SQL), when_mine(self.identity_rows))
             .on(watchdog_pattern(), tick)
-            .on(STATUS_PATTERN, lambda sql, binds: self.status_rows() if self.instance_id in _ids(binds) else [])
-            .on(r"f\.rn <= 10", lambda sql, binds: self.failed_rows() if self.instance_id in _ids(binds) else [])
+            .on(
+                STATUS_PATTERN,
+                lambda sql, binds: self.status_rows() if self.instance_id in _ids(binds) else [],
+            )
+            .on(
+                r"f\.rn <= 10",
+                lambda sql, binds: self.failed_rows() if self.instance_id in _ids(binds) else [],
+            )
             .on(re.escape(reads.RUNNING_SQL), when_mine(self.running_rows))
             .on(re.escape(reads.ERRORS_SQL), when_mine(self.error_rows))
             .on(re.escape(reads.WORKERS_SQL), when_mine(self.worker_rows))
@@ -375,10 +400,36 @@ class FakeBatch:
             )
         )
         for name in ("otask.set_threads", "otask.stop", "otask.retry_failed"):
-            connection.on(re.escape(f"callproc {name}"), lambda sql, binds, name=name: self._call(name, binds))
+            connection.on(
+                re.escape(f"callproc {name}"), lambda sql, binds, name=name: self._call(name, binds)
+            )
         return connection
 
 
 def _ids(binds: dict[str, Any]) -> list[int]:
     value = binds["ids"]
     return [int(item) for item in json.loads(value.getvalue() if hasattr(value, "getvalue") else value)]
+
+
+def chain_database(connection: EngineFakeConnection, job: str, state: JobState) -> None:
+    """Chain PAYROLL (EXTRACT -> LOAD -> REPORT, END 1 on a failure) whose job reads as ``state``."""
+    connection.on(
+        r"from user_scheduler_chains c\n where c\.chain_name = :chain", [("TRUE", "oracle-tasks:...")]
+    )
+    connection.on(
+        r"from user_scheduler_chain_steps s",
+        [("EXTRACT", "APP", "P_EXTRACT"), ("LOAD", "APP", "P_LOAD"), ("REPORT", "APP", "P_REPORT")],
+    )
+    connection.on(
+        re.escape(reads.RULES_SQL),
+        [
+            ("R1", "TRUE", "START EXTRACT"),
+            ("R2", "EXTRACT SUCCEEDED", "START LOAD"),
+            ("R3", "LOAD SUCCEEDED", "START REPORT"),
+            ("R4", "EXTRACT FAILED OR LOAD FAILED", "END 1"),
+            ("R5", "REPORT COMPLETED", "END"),
+        ],
+    )
+    connection.on(r"from user_scheduler_chain_rules r", [("R1",), ("R2",), ("R3",), ("R4",), ("R5",)])
+    connection.on(r"from all_scheduler_running_chains r", [])
+    status_answers(connection, job, state)

@@ -106,7 +106,7 @@
 
   function schedule(seconds, poll) {
     clearTimeout(timer);
-    timer = setTimeout(poll, Math.max(1, seconds || 2.5) * 1000);
+    timer = setTimeout(poll, Math.max(0.5, seconds || 2.5) * 1000);
   }
 
   function setHeader(title, state) {
@@ -209,6 +209,10 @@
       chart.append(svg("rect", { x: 0, y: y, width: width, height: rowHeight, class: i % 2 ? "row odd" : "row" }));
       chart.append(svg("text", { x: 4, y: y + 15, class: "axis" }, worker));
     });
+    for (let i = 1; i < 5; i++) {
+      const gx = x(t0 + ((t1 - t0) * i) / 5);
+      chart.append(svg("line", { x1: gx, x2: gx, y1: top, y2: height - 20, class: "tick" }));
+    }
     // Groups are barriers: a line where each group's first task started.
     const groups = new Map();
     for (const t of tasks) {
@@ -232,8 +236,11 @@
         chart.append(svg("rect", { x: bx, y: y, width: bw, height: rowHeight - 6, fill: "url(#retry)", class: "retried" }));
       }
     }
-    chart.append(svg("text", { x: left, y: height - 6, class: "axis" }, clock(new Date(t0).toISOString())));
-    chart.append(svg("text", { x: width - right, y: height - 6, class: "axis", "text-anchor": "end" }, clock(new Date(t1).toISOString()) + " UTC"));
+    for (let i = 0; i <= 5; i++) {
+      const ms = t0 + ((t1 - t0) * i) / 5;
+      const anchor = i === 0 ? "start" : i === 5 ? "end" : "middle";
+      chart.append(svg("text", { x: x(ms), y: height - 6, class: "axis", "text-anchor": anchor }, clock(new Date(ms).toISOString()) + (i === 5 ? " UTC" : "")));
+    }
     const legend = el("p", { class: "legend" },
       ...["SUCCEEDED", "FAILED", "RUNNING", "STOPPED"].map((s) => el("span", { class: "key state-" + s.toLowerCase(), text: s })),
       el("span", { class: "key retried-key", text: "retried (attempt > 1)" }),
