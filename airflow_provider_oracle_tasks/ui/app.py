@@ -34,7 +34,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from airflow_provider_oracle_tasks.db.transient import describe_db_error, primary_code
+from airflow_provider_oracle_tasks.db.transient import describe_db_error, error_codes, primary_code
 from airflow_provider_oracle_tasks.engine.errors import (
     EngineError,
     InvalidStateError,
@@ -104,13 +104,19 @@ def _value_error(request: Request, exc: Exception) -> JSONResponse:
     return _error(status.HTTP_400_BAD_REQUEST, str(exc))
 
 
+def _code(exc: BaseException) -> str | None:
+    """ORA/DPY code of the error or of its cause (a ConnectionProblem wraps the driver's error)."""
+    codes = error_codes(exc)
+    return primary_code(exc) or (codes[0] if codes else None)
+
+
 def _connection_problem(request: Request, exc: Exception) -> JSONResponse:
-    return _error(status.HTTP_502_BAD_GATEWAY, str(exc), primary_code(exc))
+    return _error(status.HTTP_502_BAD_GATEWAY, str(exc), _code(exc))
 
 
 def _db_error(request: Request, exc: Exception) -> JSONResponse:
     conn_id = request.query_params.get("conn_id")
-    return _error(status.HTTP_502_BAD_GATEWAY, describe_db_error(exc, conn_id), primary_code(exc))
+    return _error(status.HTTP_502_BAD_GATEWAY, describe_db_error(exc, conn_id), _code(exc))
 
 
 # --- the connection ----------------------------------------------------------------------------

@@ -413,6 +413,22 @@ def test_database_error_is_502_with_code_and_fix(client: TestClient, auth: Auth,
     assert "ORA-00942" in body["detail"]
 
 
+def test_connection_failure_is_502_with_the_drivers_code(
+    client: TestClient, auth: Auth, monkeypatch: Any
+) -> None:
+    import oracledb
+
+    def refuse(**kwargs: Any) -> Any:
+        raise db_error("DPY-6005: cannot connect to database. [Errno 111] Connection refused")
+
+    monkeypatch.setattr(oracledb, "connect", refuse)
+    response = client.get(BATCH, headers=auth.header("viewer"))
+    assert response.status_code == 502
+    body = response.json()
+    assert body["code"] == "DPY-6005"
+    assert "cannot connect with Airflow connection 'oracle_default'" in body["detail"]
+
+
 # --- CSRF ----------------------------------------------------------------------------------------
 
 

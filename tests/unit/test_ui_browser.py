@@ -201,6 +201,14 @@ def test_hard_stop_asks_first_and_viewer_sees_no_controls(
     wait_for("the read-only note", lambda: "Read-only" in text_of(browser, "controls"))
     assert browser.find_elements(By.ID, "threads-input") == []
 
+    # The taskspace list links to the batch page.
+    browser.get(server + f"/oracle-tasks/dags/{DAG_ID}/taskspaces/ETL?conn_id=oracle_default")
+    link = wait_for("the instance row", lambda: browser.find_elements(By.LINK_TEXT, str(INSTANCE_ID)))[0]
+    assert "STOPPED" in text_of(browser, "content")
+    link.click()
+    wait_for("the batch page", lambda: text_of(browser, "title").startswith(f"instance {INSTANCE_ID}"))
+    assert browser.current_url.endswith(PAGE)
+
 
 def test_chain_page_draws_steps_and_rules_and_highlights_the_stall(
     server: str, browser: Any, database: Database, tmp_path: Path
