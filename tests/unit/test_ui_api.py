@@ -367,6 +367,18 @@ def test_connection_is_checked_before_connecting(
     untouched(database)
 
 
+def test_the_connection_in_the_url_is_the_one_used(
+    client: TestClient, auth: Auth, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ORA_NIGHT",
+        '{"conn_type": "oracle", "login": "NIGHT", "password": "pw", "extra": {"dsn": "night:1521/S"}}',
+    )
+    assert client.get(BATCH + "?conn_id=ora_night", headers=auth.header("viewer")).status_code == 200
+    assert database.connects
+    assert all("NIGHT" in kwargs.values() for kwargs in database.connects), database.connects
+
+
 @pytest.mark.parametrize("instance", ["0", "abc", "-3", "1e3"])
 def test_bad_instance_id_is_400(client: TestClient, auth: Auth, database: Database, instance: str) -> None:
     response = client.get(
