@@ -212,8 +212,9 @@ def create_app(poll_seconds: float = POLL_SECONDS) -> FastAPI:
 
     @app.get("/api/dags/{dag_id}/instances/{instance_id}", dependencies=[can_view])
     def instance(
-        dag_id: str, instance_id: str, user: GetUserDep, conn_id: str | None = None
+        dag_id: str, instance_id: str, user: GetUserDep, conn_id: str | None = None, timeline: bool = False
     ) -> dict[str, Any]:
+        """The batch at one poll; ``timeline=true`` adds the Gantt data read in the same session."""
         dag, ident, hook = (
             access.dag_id(dag_id),
             access.instance_id(instance_id),
@@ -222,6 +223,8 @@ def create_app(poll_seconds: float = POLL_SECONDS) -> FastAPI:
         with session(hook) as connection:
             identity = owned_identity(connection, dag, ident)
             data = reads.batch_view(connection, ident, identity)
+            if timeline:
+                data["timeline"] = reads.timeline(connection, ident)
         data["can_edit"] = may_edit(dag, user)
         data["poll_seconds"] = poll_seconds
         return data

@@ -105,6 +105,16 @@ def test_viewer_sees_the_batch_read_only(client: TestClient, auth: Auth, databas
             assert executed.binds == {"instance_id": INSTANCE_ID}
 
 
+def test_the_page_gets_the_timeline_in_the_same_session(
+    client: TestClient, auth: Auth, database: Database
+) -> None:
+    response = client.get(BATCH + "?timeline=true", headers=auth.header("viewer"))
+    assert response.status_code == 200
+    assert len(response.json()["timeline"]["tasks"]) == 4
+    assert len(database.connects) == 1
+    assert database.statements()[-1] == reads.TIMELINE_SQL
+
+
 @pytest.mark.parametrize("role", ["user", "op", "admin"])
 def test_editor_roles_may_edit(client: TestClient, auth: Auth, role: str) -> None:
     response = client.get(BATCH, headers=auth.header(role))

@@ -67,9 +67,12 @@
     return el("section", { class: "card" }, el("h2", { text: title }), ...children);
   }
 
-  function apiUrl(suffix) {
+  function apiUrl(suffix, extra) {
     const key = route[4] ? "/" + route[4] : "";
-    return route[1] + "/api/dags/" + route[2] + "/" + route[3] + key + (suffix || "") + location.search;
+    const query = new URLSearchParams(location.search);
+    for (const [name, value] of Object.entries(extra || {})) query.set(name, value);
+    const search = query.toString();
+    return route[1] + "/api/dags/" + route[2] + "/" + route[3] + key + (suffix || "") + (search ? "?" + search : "");
   }
 
   async function request(url, options) {
@@ -277,7 +280,8 @@
 
   async function pollBatch() {
     try {
-      const [data, timeline] = await Promise.all([request(apiUrl()), request(apiUrl("/timeline"))]);
+      const data = await request(apiUrl("", { timeline: "true" })); // one session per poll
+      const timeline = data.timeline;
       if (banner.classList.contains("error")) clearBanner();
       const focused = document.activeElement && document.activeElement.id === "threads-input";
       const typed = focused ? document.activeElement.value : null;
