@@ -31,6 +31,7 @@ _CONN_ID = re.compile(r"[\w#!()\-.:/\\]{1,250}")
 """Airflow's own pattern of a connection id (airflow.models.connection.RE_SANITIZE_CONN_ID)."""
 _DAG_ID = re.compile(r"[\w.-]{1,250}")
 """Airflow's KEY_REGEX for dag and task ids, with the 250-character limit of its tables."""
+_MAP_INDEX = re.compile(r"-1|[0-9]{1,9}")
 _RUN_ID = re.compile(r"[^\x00-\x1f]{1,250}")
 _JOB_NAME = re.compile(re.escape(JOB_PREFIX) + r"[0-9A-F]{16}_([1-9][0-9]{0,8})")
 
@@ -75,6 +76,24 @@ def threads(value: Any, *, optional: bool) -> int | None:
     if value is None:
         raise bad_request('threads is missing: send {"threads": n} with n from 0 (pause) to 1000.')
     return int(rendered_int(value, "threads", validation.threads))
+
+
+def limit(value: str | None, default: int, high: int) -> int:
+    """A row limit from the query string: a whole number 1..high (default when absent)."""
+    if value is None:
+        return default
+    return int(rendered_int(value, "limit", lambda v, a: validation.integer(v, a, low=1, high=high)))
+
+
+def map_index(value: str | None) -> int:
+    """Airflow's map index: -1 (not mapped, the default) or 0 and up."""
+    if value is None:
+        return -1
+    if not _MAP_INDEX.fullmatch(value):
+        raise bad_request(
+            f"map_index={value!r} must be -1 (a task that is not mapped) or a whole number >= 0."
+        )
+    return int(value)
 
 
 def stop_mode(value: Any) -> str:

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import oracledb
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -234,8 +234,9 @@ def create_app(poll_seconds: float = POLL_SECONDS) -> FastAPI:
         dag_id: str,
         instance_id: str,
         conn_id: str | None = None,
-        limit: int = Query(reads.MAX_TIMELINE_TASKS, ge=1, le=reads.MAX_TIMELINE_TASKS),
+        limit: str | None = None,
     ) -> dict[str, Any]:
+        rows = access.limit(limit, reads.MAX_TIMELINE_TASKS, reads.MAX_TIMELINE_TASKS)
         dag, ident, hook = (
             access.dag_id(dag_id),
             access.instance_id(instance_id),
@@ -243,7 +244,7 @@ def create_app(poll_seconds: float = POLL_SECONDS) -> FastAPI:
         )
         with session(hook) as connection:
             owned_identity(connection, dag, ident)
-            return reads.timeline(connection, ident, limit)
+            return reads.timeline(connection, ident, rows)
 
     def regulate(
         dag_id: str,
@@ -314,11 +315,11 @@ def create_app(poll_seconds: float = POLL_SECONDS) -> FastAPI:
         conn_id: str | None = None,
         run_id: str | None = None,
         task_id: str | None = None,
-        map_index: int = Query(-1, ge=-1),
+        map_index: str | None = None,
         chain: str | None = None,
     ) -> dict[str, Any]:
         dag = access.dag_id(dag_id)
-        job = access.chain_job_of(dag, job_name, run_id, task_id, map_index)
+        job = access.chain_job_of(dag, job_name, run_id, task_id, access.map_index(map_index))
         chain_name = access.oracle_name(chain, "chain") if chain else None
         hook = oracle_hook(access.conn_id(conn_id))
         with session(hook) as connection:
