@@ -21,9 +21,9 @@ from fastapi.testclient import TestClient
 from airflow_provider_oracle_tasks.chains.jobs import job_name_for
 from airflow_provider_oracle_tasks.ui import reads
 from tests.unit.chain_fakes import T0, JobState
-from tests.unit.conftest_ui import Auth, Database, auth, database, mounted_app
 from tests.unit.fakes import db_error
 from tests.unit.ui_fakes import DAG_ID, INSTANCE_ID, chain_database
+from tests.unit.ui_fixtures import Auth, Database, auth, database, mounted_app
 
 __all__ = ["auth", "database"]  # fixtures
 

@@ -26,8 +26,8 @@ import pytest
 
 from airflow_provider_oracle_tasks.chains.jobs import job_name_for
 from tests.unit.chain_fakes import JobState
-from tests.unit.conftest_ui import Auth, Database, auth, database, mounted_app
 from tests.unit.ui_fakes import DAG_ID, INSTANCE_ID, chain_database
+from tests.unit.ui_fixtures import Auth, Database, auth, database, mounted_app
 
 __all__ = ["auth", "database"]  # fixtures
 

@@ -1,7 +1,7 @@
 """Shared set-up of the UI tests: Airflow's real auth (SimpleAuthManager JWTs), the app mounted as
 the API server mounts it, and a :class:`~tests.unit.ui_fakes.FakeBatch` behind ``oracledb.connect``.
 
-Imported by test_ui_api.py and test_ui_browser.py (pytest fixtures are re-exported there).
+Not a conftest: test_ui_api.py and test_ui_browser.py import these fixtures explicitly.
 """
 
 from __future__ import annotations
