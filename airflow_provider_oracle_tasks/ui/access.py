@@ -113,7 +113,10 @@ def chain_job_of(dag: str, job_name: str, run_id: str | None, task_id: str | Non
             f"job_name={job_name!r} is not a chain job of oracle-tasks ({JOB_PREFIX}<16 hex digits>_<try>)."
         )
     if run_id is None or task_id is None:
-        raise bad_request("run_id and task_id are required: open the chain page from the task's extra link.")
+        raise bad_request(
+            "run_id and task_id are required (and map_index for a mapped task): the chain job's name is a "
+            "hash of that task instance, and the page opens only for the DAG whose task started the job."
+        )
     if not _RUN_ID.fullmatch(run_id):
         raise bad_request(f"run_id={run_id!r} is not an Airflow run id.")
     if not _DAG_ID.fullmatch(task_id):
