@@ -113,9 +113,12 @@ def chain_job_of(dag: str, job_name: str, run_id: str | None, task_id: str | Non
             f"job_name={job_name!r} is not a chain job of oracle-tasks ({JOB_PREFIX}<16 hex digits>_<try>)."
         )
     if run_id is None or task_id is None:
-        raise bad_request(
-            "run_id and task_id are required (and map_index for a mapped task): the chain job's name is a "
-            "hash of that task instance, and the page opens only for the DAG whose task started the job."
+        raise HTTPException(
+            status_code=status.HTTP_404_NOT_FOUND,
+            detail=(
+                f"chain job {job_name} was not started by a task of DAG {dag} (its name is a hash of the "
+                "task instance): open the page from that task's extra link, or pass run_id and task_id."
+            ),
         )
     if not _RUN_ID.fullmatch(run_id):
         raise bad_request(f"run_id={run_id!r} is not an Airflow run id.")
@@ -127,6 +130,38 @@ def chain_job_of(dag: str, job_name: str, run_id: str | None, task_id: str | Non
             detail=f"chain job {job_name} was not started by task {task_id} of DAG {dag} run {run_id}.",
         )
     return job_name
+
+
+MAX_TASK_INSTANCES_SCANNED = 20_000
+
+
+def chain_task_of(dag: str, job_name: str) -> tuple[str, str, int] | None:
+    """(run_id, task_id, map_index) of the task instance of ``dag`` that started ``job_name``.
+
+    For a link without ``run_id``/``task_id``: the newest task instances of the DAG (Airflow's
+    metadata, at most :data:`MAX_TASK_INSTANCES_SCANNED`) whose try reached the job's try number
+    are hashed as :func:`~airflow_provider_oracle_tasks.chains.jobs.job_name_for` does. None when
+    no task of this DAG started it.
+    """
+    match = _JOB_NAME.fullmatch(job_name)
+    if not match:
+        return None
+    attempt = int(match.group(1))
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    statement = (
+        select(TaskInstance.run_id, TaskInstance.task_id, TaskInstance.map_index)
+        .where(TaskInstance.dag_id == dag, TaskInstance.try_number >= attempt)
+        .order_by(TaskInstance.id.desc())
+        .limit(MAX_TASK_INSTANCES_SCANNED)
+    )
+    with create_session() as session:
+        for run_id, task_id, map_index in session.execute(statement):
+            if job_name_for(dag, run_id, task_id, map_index, attempt) == job_name:
+                return str(run_id), str(task_id), int(map_index)
+    return None
 
 
 def _origins(request: Request) -> set[str]:

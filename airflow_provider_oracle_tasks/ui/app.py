@@ -319,7 +319,12 @@ def create_app(poll_seconds: float = POLL_SECONDS) -> FastAPI:
         chain: str | None = None,
     ) -> dict[str, Any]:
         dag = access.dag_id(dag_id)
-        job = access.chain_job_of(dag, job_name, run_id, task_id, access.map_index(map_index))
+        index = access.map_index(map_index)
+        if run_id is None and task_id is None and map_index is None:
+            found = access.chain_task_of(dag, job_name)  # a link without the task instance
+            if found is not None:
+                run_id, task_id, index = found
+        job = access.chain_job_of(dag, job_name, run_id, task_id, index)
         chain_name = access.oracle_name(chain, "chain") if chain else None
         hook = oracle_hook(access.conn_id(conn_id))
         with session(hook) as connection:

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -598,7 +599,6 @@ def test_chain_job_of_another_task_is_404_without_database(
 @pytest.mark.parametrize(
     "path",
     [
-        f"/oracle-tasks/api/dags/{DAG_ID}/chains/{JOB}",  # no run_id / task_id
         f"/oracle-tasks/api/dags/{DAG_ID}/chains/SYS_JOB?run_id=r&task_id=t",
         f"/oracle-tasks/api/dags/{DAG_ID}/chains/{JOB}?run_id={RUN_ID}&task_id=payroll_chain&chain=1x",
         f"/oracle-tasks/api/dags/{DAG_ID}/chains/{JOB}?run_id={RUN_ID}&task_id=payroll_chain&map_index=-2",
@@ -606,6 +606,73 @@ def test_chain_job_of_another_task_is_404_without_database(
 )
 def test_bad_chain_arguments_are_400(client: TestClient, auth: Auth, database: Database, path: str) -> None:
     assert client.get(path, headers=auth.header("viewer")).status_code == 400
+    untouched(database)
+
+
+@pytest.fixture
+def chain_task_instance(auth: Auth) -> Iterator[None]:
+    """Airflow's metadata holds the task instance (try 2) that started JOB: a DAG run and a TI row."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.types import DagRunType
+    from sqlalchemy import delete, insert
+
+    table = TaskInstance.__table__
+    with create_session() as session:
+        session.add(
+            DagRun(dag_id=DAG_ID, run_id=RUN_ID, run_type=DagRunType.MANUAL, logical_date=datetime.now(UTC))
+        )
+    with create_session() as session:
+        for task_id in ("load_sales", "payroll_chain"):
+            session.execute(
+                insert(table).values(
+                    id=uuid.uuid4(),
+                    dag_id=DAG_ID,
+                    run_id=RUN_ID,
+                    task_id=task_id,
+                    map_index=-1,
+                    try_number=2,
+                    max_tries=1,
+                    pool="default_pool",
+                    pool_slots=1,
+                    queue="default",
+                    priority_weight=1,
+                    operator="OracleSchedulerChainOperator",
+                    custom_operator_name="",
+                    hostname="",
+                    unixname="",
+                    executor_config=b"",
+                )
+            )
+    yield
+    with create_session() as session:
+        session.execute(delete(table).where(table.c.dag_id == DAG_ID))
+        session.execute(delete(DagRun.__table__).where(DagRun.__table__.c.dag_id == DAG_ID))
+
+
+def test_chain_link_without_the_task_instance_is_resolved_from_airflows_metadata(
+    client: TestClient, auth: Auth, database: Database, chain_task_instance: None
+) -> None:
+    """links.py may give only the job name: the task instance is found among the DAG's own TIs."""
+    chain_database(database.connection, JOB, JobState(state="RUNNING", chain="PAYROLL", steps=[]))
+    response = client.get(f"/oracle-tasks/api/dags/{DAG_ID}/chains/{JOB}", headers=auth.header("viewer"))
+    assert response.status_code == 200, response.text
+    assert response.json()["job_name"] == JOB
+    other = client.get(f"/oracle-tasks/api/dags/other_dag/chains/{JOB}", headers=auth.header("viewer"))
+    assert other.status_code == 404
+    assert "was not started by a task of DAG other_dag" in other.json()["detail"]
+
+
+def test_chain_job_no_task_of_the_dag_started_is_404_without_database(
+    client: TestClient, auth: Auth, database: Database
+) -> None:
+    response = client.get(f"/oracle-tasks/api/dags/{DAG_ID}/chains/{JOB}", headers=auth.header("viewer"))
+    assert response.status_code == 404
+    assert f"chain job {JOB} was not started by a task of DAG {DAG_ID}" in response.json()["detail"]
     untouched(database)
 
 
