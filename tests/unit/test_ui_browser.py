@@ -123,9 +123,16 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
 
 
 def text_of(driver: Any, element_id: str) -> str:
+    """The element's text; the page re-renders parts of itself every poll, so a stale find is retried."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    return str(driver.find_element(By.ID, element_id).text)
+    for _ in range(20):
+        try:
+            return str(driver.find_element(By.ID, element_id).text)
+        except StaleElementReferenceException:
+            time.sleep(0.05)
+    raise AssertionError(f"#{element_id} kept being replaced")
 
 
 def done_count(driver: Any) -> int:
@@ -148,6 +155,9 @@ def test_editor_watches_the_batch_advance_and_changes_threads(
     field = browser.find_element(By.ID, "threads-input")
     field.clear()
     field.send_keys("8")
+    polls = database.batch.ticks
+    wait_for("two more polls", lambda: database.batch.ticks >= polls + 2)
+    assert field.get_attribute("value") == "8", "a poll overwrote the thread count being typed"
     browser.find_element(By.ID, "threads-apply").click()
     wait_for("8 target threads on the page", lambda: text_of(browser, "stat-target").startswith("8"))
     wait_for("8 live workers on the page", lambda: text_of(browser, "stat-live").startswith("8"))
@@ -161,12 +171,21 @@ def test_editor_watches_the_batch_advance_and_changes_threads(
         lambda: "ORA-01476" in text_of(browser, "content") and database.batch.count("FAILED"),
     )
     assert len(browser.find_elements(By.CSS_SELECTOR, "#gantt rect.bar")) >= 40
-    assert "ORA-01476" in browser.find_element(By.CSS_SELECTOR, ".errors").text
+    assert "ORA-01476" in text_of(browser, "errors-slot")
 
+    # An opened error (message and backtrace) stays open while the page keeps updating.
+    wait_for(
+        "an opened error",
+        lambda: browser.find_element(By.CSS_SELECTOR, ".error-item summary").click() or True,
+    )
     folder = artifacts(tmp_path)
     screenshot = folder / "ui-batch.png"
     assert browser.save_screenshot(str(screenshot))
     assert screenshot.stat().st_size > 10_000
+
+    polls = database.batch.ticks
+    wait_for("two more polls", lambda: database.batch.ticks >= polls + 2 or database.batch.finished)
+    assert "APP.LOAD_PART" in text_of(browser, "errors-slot")
 
     # The instance ends: the page says so and stops asking.
     wait_for(
@@ -203,9 +222,11 @@ def test_hard_stop_asks_first_and_viewer_sees_no_controls(
 
     # The taskspace list links to the batch page.
     browser.get(server + f"/oracle-tasks/dags/{DAG_ID}/taskspaces/ETL?conn_id=oracle_default")
-    link = wait_for("the instance row", lambda: browser.find_elements(By.LINK_TEXT, str(INSTANCE_ID)))[0]
+    wait_for("the instance row", lambda: browser.find_elements(By.LINK_TEXT, str(INSTANCE_ID)))
     assert "STOPPED" in text_of(browser, "content")
-    link.click()
+    wait_for(
+        "a click on the row", lambda: browser.find_element(By.LINK_TEXT, str(INSTANCE_ID)).click() or True
+    )
     wait_for("the batch page", lambda: text_of(browser, "title").startswith(f"instance {INSTANCE_ID}"))
     assert browser.current_url.endswith(PAGE)
 

@@ -147,14 +147,16 @@
     return el("div", { class: "stat", title: hint || "" }, el("div", { class: "stat-value", id: id, text: value }), el("div", { class: "stat-label", text: label }));
   }
 
-  function controls(data) {
-    const box = el("div", { class: "controls", id: "controls" });
-    if (!data.can_edit) {
+  // The controls are built once and updated in place: a poll never replaces a button under the
+  // user's pointer, and a thread count being typed is kept until it is applied.
+  function buildControls(editable) {
+    const box = el("div", { class: "controls", id: "controls", "data-editable": editable ? "yes" : "no" });
+    if (!editable) {
       box.append(el("p", { class: "muted", text: "Read-only: you may watch this DAG but not regulate it (Airflow's auth manager lets only users who may edit the DAG's task instances change threads, stop or retry)." }));
       return box;
     }
-    const input = el("input", { id: "threads-input", type: "number", min: 0, max: 1000, step: 1, value: data.target_threads, "aria-label": "target threads" });
-    const finished = data.finished;
+    const input = el("input", { id: "threads-input", type: "number", min: 0, max: 1000, step: 1, "aria-label": "target threads" });
+    input.addEventListener("input", () => { input.dataset.dirty = "yes"; });
     const act = async (what, suffix, body, confirmText) => {
       if (confirmText && !window.confirm(confirmText)) return;
       try {
@@ -162,6 +164,7 @@
         banner.hidden = false;
         banner.className = "banner ok";
         banner.textContent = what + " applied.";
+        if (suffix === "/threads") delete input.dataset.dirty;
         poll();
       } catch (error) {
         showError(error, what);
@@ -170,18 +173,32 @@
     box.append(
       el("label", { for: "threads-input", text: "Threads " }),
       input,
-      el("button", { id: "threads-apply", disabled: finished, onclick: () => act("Threads " + input.value, "/threads", { threads: input.value === "" ? null : Number(input.value) }) }, "Apply"),
+      el("button", { id: "threads-apply", onclick: () => act("Threads " + input.value, "/threads", { threads: input.value === "" ? null : Number(input.value) }) }, "Apply"),
       el("span", { class: "muted", text: " 0 pauses " }),
-      el("button", { id: "soft-stop", disabled: finished, onclick: () => act("Soft stop", "/stop", { mode: "SOFT" }) }, "Soft stop"),
-      el("button", { id: "hard-stop", class: "danger", disabled: finished, onclick: () => act("Hard stop", "/stop", { mode: "HARD" }, "Hard stop: the running tasks are stopped now (marked STOPPED) and the rest are skipped. Continue?") }, "Hard stop"),
-      el("button", { id: "retry-failed", disabled: !(data.counts.FAILED || data.counts.SKIPPED || data.counts.STOPPED) || data.state === "SUCCEEDED", onclick: () => act("Retry failed", "/retry", {}) }, "Retry failed")
+      el("button", { id: "soft-stop", onclick: () => act("Soft stop", "/stop", { mode: "SOFT" }) }, "Soft stop"),
+      el("button", { id: "hard-stop", class: "danger", onclick: () => act("Hard stop", "/stop", { mode: "HARD" }, "Hard stop: the running tasks are stopped now (marked STOPPED) and the rest are skipped. Continue?") }, "Hard stop"),
+      el("button", { id: "retry-failed", onclick: () => act("Retry failed", "/retry", {}) }, "Retry failed")
     );
     return box;
   }
 
+  function updateControls(slot, data) {
+    let box = document.getElementById("controls");
+    if (!box || box.dataset.editable !== (data.can_edit ? "yes" : "no")) {
+      box = buildControls(data.can_edit);
+      slot.replaceChildren(box);
+    }
+    if (!data.can_edit) return;
+    const input = document.getElementById("threads-input");
+    if (!input.dataset.dirty && document.activeElement !== input) input.value = data.target_threads;
+    for (const id of ["threads-apply", "soft-stop", "hard-stop"]) document.getElementById(id).disabled = data.finished;
+    document.getElementById("retry-failed").disabled = !(data.counts.FAILED || data.counts.SKIPPED || data.counts.STOPPED) || data.state === "SUCCEEDED";
+  }
+
   function errorList(errors) {
     if (!errors.length) return el("p", { class: "muted", text: "No errors." });
-    return el("div", { class: "errors" }, ...errors.map((e) => el("details", { class: "error-item" },
+    const open = new Set([...document.querySelectorAll(".error-item[open]")].map((node) => node.dataset.task));
+    return el("div", { class: "errors" }, ...errors.map((e) => el("details", { class: "error-item", "data-task": e.task_id, open: open.has(String(e.task_id)) },
       el("summary", {},
         el("b", { text: (e.ora_code || "code " + e.error_code) + " " }),
         (e.name || "task " + e.task_id) + " (task " + e.task_id + ", group " + e.group + ", attempt " + e.attempts + "/" + e.max_attempts + ", " + e.state + (e.state === "READY" ? ": retry pending" : "") + ")"),
@@ -270,12 +287,20 @@
       ? table(["job", "state", "started", "ended", "task", "exit"], data.workers.map((w) => [w.job_name, badge(w.state), clock(w.started_at), clock(w.ended_at), w.running_task_id === null ? "" : String(w.running_task_id), w.exit_reason || ""]))
       : el("p", { class: "muted", text: "No workers yet." });
     const meta = el("p", { class: "muted" }, "taskspace " + (data.taskspace || "") + " · run key " + (data.run_key || "–") + " · stop on error " + (inst.stop_on_error ? "Y" : "N") + (inst.stop_mode ? " · stop " + inst.stop_mode : ""));
-    content.replaceChildren(
-      el("section", { class: "card" }, meta, progressBar(data), stats, counts, controls(data)),
-      section("Timeline: tasks per worker", gantt(timeline, data)),
-      section("Running tasks", running),
-      section("Errors (latest first)", errorList(data.errors)),
-      section("Workers", workers));
+    if (!document.getElementById("summary")) {
+      content.replaceChildren(
+        el("section", { class: "card" }, el("div", { id: "summary" }), el("div", { id: "controls-slot" })),
+        section("Timeline: tasks per worker", el("div", { id: "timeline-slot" })),
+        section("Running tasks", el("div", { id: "running-slot" })),
+        section("Errors (latest first)", el("div", { id: "errors-slot" })),
+        section("Workers", el("div", { id: "workers-slot" })));
+    }
+    document.getElementById("summary").replaceChildren(meta, progressBar(data), stats, counts);
+    updateControls(document.getElementById("controls-slot"), data);
+    document.getElementById("timeline-slot").replaceChildren(gantt(timeline, data));
+    document.getElementById("running-slot").replaceChildren(running);
+    document.getElementById("errors-slot").replaceChildren(errorList(data.errors));
+    document.getElementById("workers-slot").replaceChildren(workers);
   }
 
   async function pollBatch() {
@@ -283,13 +308,7 @@
       const data = await request(apiUrl("", { timeline: "true" })); // one session per poll
       const timeline = data.timeline;
       if (banner.classList.contains("error")) clearBanner();
-      const focused = document.activeElement && document.activeElement.id === "threads-input";
-      const typed = focused ? document.activeElement.value : null;
       renderBatch(data, timeline);
-      if (focused) {
-        const input = document.getElementById("threads-input");
-        if (input) { input.value = typed; input.focus(); }
-      }
       stamp(data, data.finished, "the instance");
       if (!data.finished) schedule(data.poll_seconds, poll);
     } catch (error) {
