@@ -244,13 +244,16 @@ def test_chain_page_draws_steps_and_rules_and_highlights_the_stall(
     wait_for("the chain graph", lambda: browser.find_elements(By.CSS_SELECTOR, "#chain-graph g.node"))
     assert text_of(browser, "state") == "STALLED"
     assert "STALLED" in text_of(browser, "stalled")
-    nodes = {
-        node.get_attribute("data-step"): node.get_attribute("class")
-        for node in browser.find_elements(By.CSS_SELECTOR, "#chain-graph g.node")
-    }
+    # The page redraws the graph every poll: read all nodes in one script call, never stale.
+    nodes = browser.execute_script(
+        "const out = {};"
+        "for (const g of document.querySelectorAll('#chain-graph g.node'))"
+        " out[g.dataset.step] = g.getAttribute('class');"
+        "return out;"
+    )
     assert set(nodes) == {"(start)", "EXTRACT", "LOAD", "REPORT", "(end)"}
     assert "state-failed" in nodes["LOAD"]
     assert "stalled" in nodes["REPORT"]
     assert len(browser.find_elements(By.CSS_SELECTOR, "#chain-graph path.edge")) == 6
-    assert "ORA-01476" in browser.find_element(By.ID, "chain-graph").text
+    assert "ORA-01476" in text_of(browser, "chain-graph")
     assert browser.save_screenshot(str(artifacts(tmp_path) / "ui-chain.png"))
