@@ -18,6 +18,7 @@
 -- Not granted here, add it only if you want `stop(mode => 'HARD')` to force-stop jobs that
 -- ignore a normal stop:  GRANT MANAGE SCHEDULER TO <owner>;
 whenever sqlerror exit failure rollback
+set verify off
 set define on
 set serveroutput on size unlimited
 set sqlblanklines on
@@ -35,7 +36,11 @@ declare
     dbms_output.put_line(p_sql || ';');
   end exec;
 begin
-  l_owner := dbms_assert.simple_sql_name(upper(trim('&&otask_owner')));
+  -- The owner's name is substituted as text into the q-quoted literal below (SQL*Plus cannot
+  -- bind a DEFINE), then DBMS_ASSERT checks it. Type a plain name: a name containing ]' would
+  -- end the literal early. Python (`oracle-tasks grants`, installer.grant) refuses anything but
+  -- a simple name before it substitutes.
+  l_owner := dbms_assert.simple_sql_name(upper(trim(q'[&&otask_owner]')));
   l_quoted := dbms_assert.enquote_name(l_owner, false);
   begin
     select default_tablespace into l_tablespace from dba_users where username = l_owner;
@@ -74,3 +79,8 @@ begin
     || 'grant OTASK_USER_ROLE to the users who submit work.');
 end;
 /
+
+-- E-23: leave the DBA's SQL*Plus session as SQL*Plus starts it (the settings above were only
+-- for this script).
+whenever sqlerror continue none
+set verify on

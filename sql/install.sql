@@ -9,6 +9,7 @@
 -- same source, and an older schema is upgraded in place by the steps in upgrade/. Nothing is
 -- changed before preflight.sql has checked the privileges and the installed version.
 whenever sqlerror exit failure rollback
+set verify off
 set define on
 set sqlblanklines on
 set serveroutput on size unlimited
@@ -35,3 +36,8 @@ prompt oracle-tasks: engine packages and views
 
 prompt oracle-tasks: validating and recording the schema version
 @@core/finish.sql
+
+-- E-23: leave the DBA's SQL*Plus session as SQL*Plus starts it (the settings above were only
+-- for this script).
+whenever sqlerror continue none
+set verify on

@@ -16,6 +16,7 @@ declare
   l_missing   varchar2(4000);
   l_count     pls_integer;
   l_installed number;
+  l_value     varchar2(4000);
 
   procedure add_missing(p_what varchar2, p_grant varchar2) is
   begin
@@ -79,6 +80,34 @@ begin
         || p.priv || ' TO ' || l_user || ';');
     end if;
   end loop;
+
+  -- E-17: optional, but worth knowing before the first hard stop: without MANAGE SCHEDULER a
+  -- task that ignores the stop's interrupt cannot be force-stopped (it runs on, its result is
+  -- discarded, and retry_failed waits for it).
+  select count(*) into l_count from user_sys_privs where privilege = 'MANAGE SCHEDULER';
+  if l_count = 0 then
+    dbms_output.put_line('NOTE: without MANAGE SCHEDULER, OTASK.STOP(p_mode => ''HARD'') cannot '
+      || 'force-stop a task that ignores the interrupt  ->  GRANT MANAGE SCHEDULER TO ' || l_user
+      || ';  (optional)');
+  end if;
+  -- E-17: with JOB_QUEUE_PROCESSES = 0 the scheduler runs no job: every worker would stay
+  -- STARTING for ever and no instance would progress; the schema watchdog job would not run.
+  -- V$PARAMETER is readable only with SELECT on it (SELECT_CATALOG_ROLE, ...): else say nothing.
+  declare
+    e_not_readable exception;
+    pragma exception_init(e_not_readable, -942);  -- table or view does not exist (no grant)
+  begin
+    execute immediate 'select value from v$parameter where name = ''job_queue_processes'''
+      into l_value;
+    if l_value = '0' then
+      dbms_output.put_line('NOTE: JOB_QUEUE_PROCESSES = 0: the scheduler runs no job, so workers '
+        || 'would stay STARTING for ever and no instance would progress. A DBA must run: ALTER '
+        || 'SYSTEM SET JOB_QUEUE_PROCESSES = 20 (or more) before oracle-tasks can run work.');
+    end if;
+  exception
+    when e_not_readable then
+      null;  -- not readable by this user: the check is a note, never a reason to refuse
+  end;
 
   -- Deferred segment creation lets CREATE TABLE pass without quota and the first insert fail,
   -- so check the quota on the default tablespace explicitly.

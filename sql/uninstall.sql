@@ -9,6 +9,7 @@
 -- objects, queues, views, packages, types, tables and sequences. History in the tables is lost.
 -- Running it on a schema without the product changes nothing.
 whenever sqlerror exit failure rollback
+set verify off
 set serveroutput on size unlimited
 set define on
 set sqlblanklines on
@@ -37,6 +38,15 @@ begin
   --    jobs. An instance in STOPPING with mode HARD starts no worker, a starting worker leaves
   --    at once, and a worker whose task is interrupted records it STOPPED and leaves.
   --    Dynamic SQL: on a schema without the engine the table does not exist.
+  -- The schema watchdog job goes first, so it does not heal (and close, and announce) the
+  -- instances this script is about to stop and drop.
+  begin
+    dbms_scheduler.drop_job(job_name => 'OTASK_WATCHDOG', force => true);
+    dbms_output.put_line('dropped job OTASK_WATCHDOG');
+  exception
+    when e_no_job then
+      null;  -- not installed (or an older install without it)
+  end;
   select count(*) into l_count from user_tables where table_name = 'OTASK_INSTANCES';
   if l_count > 0 then
     execute immediate q'[
@@ -129,3 +139,8 @@ begin
   dbms_output.put_line('oracle-tasks removed');
 end;
 /
+
+-- E-23: leave the DBA's SQL*Plus session as SQL*Plus starts it (the settings above were only
+-- for this script).
+whenever sqlerror continue none
+set verify on

@@ -127,6 +127,7 @@ def _taskspace_status(args: argparse.Namespace, connection: Any) -> int:
     console = make_console()
     if args.watch is None:
         console.print(status_view.render_taskspace(name, poll()))
+        console.print(_watchdog_line(status.fetch_watchdog_job_state(connection)))
         return EXIT_OK
     # A taskspace never finishes: new instances may arrive at any time, so only Ctrl-C ends this.
     status_view.watch(
@@ -137,6 +138,14 @@ def _taskspace_status(args: argparse.Namespace, connection: Any) -> int:
         interval=args.watch,
     )
     return EXIT_OK  # pragma: no cover - the loop above ends only by KeyboardInterrupt
+
+
+def _watchdog_line(state: str) -> str:
+    """One line on the schema watchdog job (it heals instances nobody watches)."""
+    line = f"schema watchdog job OTASK_WATCHDOG: {state}"
+    if state in ("MISSING", "DISABLED"):
+        line += " - instances nobody watches are not healed; run `oracle-tasks install` to restore it"
+    return line
 
 
 def _progress(connection: Any, instance_id: int) -> None:

@@ -184,6 +184,11 @@ def _parser() -> argparse.ArgumentParser:
     install = command("install", "install the engine, or upgrade it in place (safe to repeat)")
     install.add_argument("--dry-run", action="store_true", help="print the statements; no database")
     install.add_argument("--expected-schema", help="refuse unless the connection's schema is this one")
+    install.add_argument(
+        "--force",
+        action="store_true",
+        help="replace changed PL/SQL units even while worker jobs run (the DDL waits for them)",
+    )
     uninstall = command("uninstall", "drop every engine object (OTASK, OTASK_*) and its history")
     uninstall.add_argument("--dry-run", action="store_true", help="print the statements; no database")
     uninstall.add_argument("--expected-schema", help="refuse unless the connection's schema is this one")
@@ -342,7 +347,7 @@ def _run(args: argparse.Namespace) -> int:
     with _connect(args) as connection:
         schema = installer.check_expected_schema(connection, args.expected_schema)
         if args.command == "install":
-            version = installer.install(connection, log=print)
+            version = installer.install(connection, log=print, force=args.force)
             print(f"oracle-tasks schema version {version} installed in {schema}")
         else:
             installer.uninstall(connection, log=print)

@@ -99,13 +99,37 @@ def _clob(cursor: Any, text: str) -> Any:
     return variable
 
 
-def tasks_json(tasks: Sequence[TaskSpec | Mapping[str, Any] | str], argument: str = "tasks") -> str:
-    """Validate ad-hoc tasks and encode them as the JSON array ``otask.add_tasks`` reads."""
+ADD_TASKS_CHUNK = 10_000
+"""Tasks per ``otask.add_tasks`` call (S-10): the engine parses each call's JSON array as one
+document in PGA, so 10^5-10^6 tasks go as several calls of this size, in ONE transaction (all or
+nothing still holds: nothing commits between the calls)."""
+
+
+def _normalized_tasks(
+    tasks: Sequence[TaskSpec | Mapping[str, Any] | str], argument: str
+) -> list[dict[str, Any]]:
     items: Any = tasks
     if isinstance(tasks, list | tuple):
         items = [task.to_dict() if isinstance(task, TaskSpec) else task for task in tasks]
-    normalized = validation.task_list(items, argument)
-    return json.dumps(normalized, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return validation.task_list(items, argument)
+
+
+def _dump(items: list[dict[str, Any]]) -> str:
+    return json.dumps(items, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def tasks_json(tasks: Sequence[TaskSpec | Mapping[str, Any] | str], argument: str = "tasks") -> str:
+    """Validate ad-hoc tasks and encode them as the JSON array ``otask.add_tasks`` reads."""
+    return _dump(_normalized_tasks(tasks, argument))
+
+
+def tasks_json_chunks(
+    tasks: Sequence[TaskSpec | Mapping[str, Any] | str], argument: str = "tasks", size: int | None = None
+) -> list[str]:
+    """Validate every task first (a bad one rejects the whole batch), then encode chunks of ``size``."""
+    normalized = _normalized_tasks(tasks, argument)
+    step = size or ADD_TASKS_CHUNK
+    return [_dump(normalized[start : start + step]) for start in range(0, len(normalized), step)] or ["[]"]
 
 
 def _binds_json(binds: Mapping[str, Any] | None) -> str | None:
@@ -317,7 +341,12 @@ def add_task(
 def add_tasks(connection: Any, instance_id: int, tasks: Sequence[TaskSpec | Mapping[str, Any] | str]) -> int:
     """Add many tasks in one call (one JSON CLOB, all or nothing); returns how many. Does not commit."""
     ident = validation.instance_id(instance_id, "instance_id")
-    return _add_tasks_json(connection, ident, tasks_json(tasks))
+    return _add_task_chunks(connection, ident, tasks_json_chunks(tasks))
+
+
+def _add_task_chunks(connection: Any, instance_id: int, chunks: Sequence[str]) -> int:
+    """One ``otask.add_tasks`` call per chunk, in the caller's transaction."""
+    return sum(_add_tasks_json(connection, instance_id, chunk) for chunk in chunks)
 
 
 def _add_tasks_json(connection: Any, instance_id: int, payload: str) -> int:
@@ -430,7 +459,9 @@ def submit_batch(
         task_id,
     )
     payload = (
-        None if from_definitions and isinstance(tasks, list | tuple) and not tasks else tasks_json(tasks)
+        None
+        if from_definitions and isinstance(tasks, list | tuple) and not tasks
+        else tasks_json_chunks(tasks)
     )
     try:
         existed = run_key is not None and (
@@ -441,7 +472,7 @@ def submit_batch(
         if created and run_key is not None and not from_definitions:
             count = _scalar(connection, TASK_COUNT_SQL, {"instance_id": instance_id}, "task count")
             created = not count
-        added = _add_tasks_json(connection, instance_id, payload) if created and payload else 0
+        added = _add_task_chunks(connection, instance_id, payload) if created and payload else 0
         connection.commit()
     except BaseException:
         _rollback_quietly(connection)

@@ -4,9 +4,11 @@ The read is batched: a trigger poller asks for every waiting instance at once, s
 sensors cost three statements per poll interval, not 3 N. All three take one bind, ``:ids``, a
 JSON array of instance ids:
 
-1. :data:`WATCHDOG_SQL` calls ``otask.instance_state`` for each id. That function is the
-   engine's watchdog (rule 7: orphaned tasks of dead workers become FAILED or READY, an instance
-   whose last worker died is closed); it commits in an autonomous transaction. It runs *before*
+1. :data:`WATCHDOG_SQL` calls ``otask.heal_instances`` once for all ids: the engine's watchdog
+   (rule 7: orphaned tasks of dead workers become FAILED or READY, an instance whose last worker
+   died is closed, missing workers restart). One set-based query finds the few instances that
+   need it and heals only those, each in an autonomous transaction, so the database work of a
+   read grows with the suspects, not with the instances read (scale.md S-1). It runs *before*
    the reads on purpose: a query sees the data as of its own start, so a watchdog called inside
    :data:`STATUS_SQL` would fix the instance but report the counts from before the fix.
 2. :data:`STATUS_SQL`: one row per existing instance from ``OTASK_INSTANCES_V`` (state, workers,
@@ -41,17 +43,9 @@ _MESSAGE_CHARS = 500
 
 WATCHDOG_SQL = """\
 declare
-  l_state varchar2(16);
+  -- one set-based call for every id: the engine heals only the instances that need it
 begin
-  for r in (select distinct j.id
-              from json_table(:ids, '$[*]' columns (id number path '$')) j) loop
-    begin
-      l_state := otask.instance_state(p_instance_id => r.id);
-    exception
-      when otask.e_unknown_instance then
-        null;  -- no row in STATUS_SQL: parse_statuses reports it as MISSING
-    end;
-  end loop;
+  otask.heal_instances(p_instance_ids => :ids);
 end;"""
 
 STATUS_COLUMNS = (
@@ -116,6 +110,9 @@ select f.instance_id, f.task_id, f.name, f.state, f.error_code, f.error_message,
            and t.state = 'FAILED') f
  where f.rn <= 10
  order by f.instance_id, f.rn"""
+
+WATCHDOG_JOB_SQL = "select otask.watchdog_job_state from dual"
+"""State of the schema watchdog job OTASK_WATCHDOG (SCHEDULED, RUNNING, DISABLED, MISSING)."""
 
 RECENT_INSTANCES_SQL = """\
 select i.instance_id
@@ -450,6 +447,14 @@ def recent_instance_ids(connection: Any, taskspace: str, limit: int = 20) -> lis
     with connection.cursor() as cursor:
         cursor.execute(RECENT_INSTANCES_SQL, {"taskspace": name, "max_rows": limit})
         return [int(row[0]) for row in cursor.fetchall()]
+
+
+def fetch_watchdog_job_state(connection: Any) -> str:
+    """The schema watchdog job's state: it heals instances nobody watches (docs/engine.md)."""
+    with connection.cursor() as cursor:
+        cursor.execute(WATCHDOG_JOB_SQL)
+        row = cursor.fetchone()
+    return str(row[0]) if row and row[0] else "UNKNOWN"
 
 
 def fetch_taskspace_status(connection: Any, taskspace: str, limit: int = 20) -> list[InstanceStatus]:

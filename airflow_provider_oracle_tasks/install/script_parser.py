@@ -468,6 +468,24 @@ class _Parser:
                     pending = None
                     index += 1
                     continue
+                if stripped == "/":
+                    # E-20: SQL*Plus does not track literals or comments for its block
+                    # terminator; it would run the statement up to here. Refuse the divergence.
+                    what = "a /* comment */" if lex.mode == "comment" else "a quoted string"
+                    raise self._error(
+                        f"a line holding only '/' inside {what}: SQL*Plus ends and runs the statement "
+                        "here, this runner would not; put other text on that line",
+                        relative,
+                        number,
+                    )
+                if stripped == ".":
+                    # E-20: SQL*Plus's BLOCKTERMINATOR ends the buffer here without running it.
+                    raise self._error(
+                        "a line holding only '.': SQL*Plus ends the statement there without running it "
+                        "(BLOCKTERMINATOR); this runner would not; change that line",
+                        relative,
+                        number,
+                    )
                 if lex.mode == "code" and code.strip() == "/":
                     raise self._error("'/' must be alone on its line (no comment after it)", relative, number)
                 pending.raw.append(raw)

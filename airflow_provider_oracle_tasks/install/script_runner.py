@@ -116,6 +116,7 @@ def run_script(
     defines: Mapping[str, str] | None = None,
     dry_run: bool = False,
     log: Callable[[str], None] | None = None,
+    skip: Callable[[Statement], bool] | None = None,
 ) -> RunResult:
     """Execute a SQL*Plus script (and its includes) statement by statement.
 
@@ -123,7 +124,8 @@ def run_script(
     the database (``connection`` may be None): every statement is parsed and logged. ``log``
     receives one human-readable line per statement plus PROMPT/DBMS_OUTPUT text; by default it
     goes to this module's logger. Raises :class:`ScriptError` at the first failure, after
-    rolling back (see the module docstring for the transaction rules).
+    rolling back (see the module docstring for the transaction rules). ``skip`` names statements
+    not to send (the installer skips PL/SQL units whose stored source is already identical).
     """
     emit = log if log is not None else _default_log
     items = parse_script(path, root=root, defines=defines)
@@ -131,7 +133,7 @@ def run_script(
         return _dry_run(items, emit)
     if connection is None:
         raise ValueError("run_script needs a connection unless dry_run=True")
-    return _Run(connection, emit).run(items)
+    return _Run(connection, emit, skip).run(items)
 
 
 def _default_log(message: str) -> None:
@@ -163,9 +165,15 @@ def _dry_run(items: list[ScriptItem], emit: Callable[[str], None]) -> RunResult:
 class _Run:
     """One execution of a parsed script on one connection."""
 
-    def __init__(self, connection: DbConnection, emit: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        connection: DbConnection,
+        emit: Callable[[str], None],
+        skip: Callable[[Statement], bool] | None = None,
+    ) -> None:
         self.connection = connection
         self.emit = emit
+        self.skip = skip
         self.output: list[str] = []
         self.server_output = False
         self.statements_run = 0
@@ -226,6 +234,11 @@ class _Run:
     # ---- statements --------------------------------------------------------------------------
 
     def _execute(self, cursor: DbCursor, statement: Statement) -> None:
+        if self.skip is not None and self.skip(statement):
+            self.emit(
+                f"{statement.file}:{statement.line} unchanged, not replaced: {_summary(statement.text)}"
+            )
+            return
         self.emit(f"{statement.file}:{statement.line} {statement.kind}: {_summary(statement.text)}")
         try:
             cursor.execute(statement.text)
@@ -362,6 +375,19 @@ class PlsqlUnit:
 
 def _dictionary_name(identifier: str) -> str:
     return identifier[1:-1] if identifier.startswith('"') else identifier.upper()
+
+
+def stored_source(text: str) -> str | None:
+    """The text Oracle keeps in USER_SOURCE for a CREATE statement: from the unit's type keyword on.
+
+    ``create or replace package body x as ...`` is stored as ``package body x as ...`` (case,
+    spacing and comments as written). None when ``text`` creates no PL/SQL unit.
+    """
+    _code, nocomment = mask_text(text)
+    match = _CREATE_UNIT.match(nocomment)
+    if match is None:
+        return None
+    return text[match.start("type") :]
 
 
 def plsql_unit(text: str) -> PlsqlUnit | None:

@@ -1,5 +1,20 @@
 create or replace package body otask_install as
 
+  -- "Already exists" from a concurrent install (E-18: two DAG runs install into an empty
+  -- schema at the same moment): the object is there, which is what the ensure_* call wants.
+  e_exists             exception;
+  pragma exception_init(e_exists, -955);             -- name is already used by an object
+  e_column_exists      exception;
+  pragma exception_init(e_column_exists, -1430);     -- column being added already exists
+  e_constraint_exists  exception;
+  pragma exception_init(e_constraint_exists, -2264); -- name already used by a constraint
+  e_key_exists         exception;
+  pragma exception_init(e_key_exists, -2261);        -- such unique or primary key exists
+  e_queue_table_exists exception;
+  pragma exception_init(e_queue_table_exists, -24001);  -- cannot create queue table, exists
+  e_queue_exists       exception;
+  pragma exception_init(e_queue_exists, -24006);     -- cannot create queue, already exists
+
   -- Every object of the product is named OTASK or OTASK_*: uninstall relies on that prefix, and
   -- checking it here stops a typo in a script from touching an unrelated object.
   function checked_name(p_name varchar2) return varchar2 is
@@ -30,8 +45,14 @@ create or replace package body otask_install as
       from user_objects
      where object_type = upper(p_type) and object_name = l_name;
     if l_count = 0 then
-      execute immediate p_ddl;
-      say('created ' || lower(p_type) || ' ' || l_name);
+      begin
+        execute immediate p_ddl;
+        say('created ' || lower(p_type) || ' ' || l_name);
+      exception
+        when e_exists then
+          -- E-18: a concurrent install (two DAG runs at once) created it in between.
+          say(lower(p_type) || ' ' || l_name || ' was created by a concurrent install');
+      end;
     end if;
   end ensure_object;
 
@@ -43,8 +64,13 @@ create or replace package body otask_install as
       from user_tab_columns
      where table_name = l_table and column_name = upper(p_column);
     if l_count = 0 then
-      execute immediate p_ddl;
-      say('added column ' || l_table || '.' || upper(p_column));
+      begin
+        execute immediate p_ddl;
+        say('added column ' || l_table || '.' || upper(p_column));
+      exception
+        when e_column_exists then
+          null;  -- E-18: added by a concurrent install
+      end;
     end if;
   end ensure_column;
 
@@ -57,8 +83,13 @@ create or replace package body otask_install as
       from user_constraints
      where table_name = l_table and constraint_name = l_name;
     if l_count = 0 then
-      execute immediate p_ddl;
-      say('added constraint ' || l_name || ' on ' || l_table);
+      begin
+        execute immediate p_ddl;
+        say('added constraint ' || l_name || ' on ' || l_table);
+      exception
+        when e_constraint_exists or e_key_exists then
+          null;  -- E-18: added by a concurrent install
+      end;
     end if;
   end ensure_constraint;
 
@@ -109,21 +140,31 @@ create or replace package body otask_install as
     select count(*) into l_count from user_queue_tables where queue_table = l_table;
     if l_count = 0 then
       -- DBMS_AQADM commits: install runs no other open transaction at this point.
-      dbms_aqadm.create_queue_table(
-        queue_table        => l_table,
-        queue_payload_type => p_payload_type,
-        multiple_consumers => p_multiple_consumers,
-        comment            => p_comment);
-      say('created queue table ' || l_table);
+      begin
+        dbms_aqadm.create_queue_table(
+          queue_table        => l_table,
+          queue_payload_type => p_payload_type,
+          multiple_consumers => p_multiple_consumers,
+          comment            => p_comment);
+        say('created queue table ' || l_table);
+      exception
+        when e_queue_table_exists then
+          null;  -- E-18: created by a concurrent install
+      end;
     end if;
     select count(*) into l_count from user_queues where name = l_queue;
     if l_count = 0 then
-      dbms_aqadm.create_queue(
-        queue_name     => l_queue,
-        queue_table    => l_table,
-        retention_time => p_retention_seconds,
-        comment        => p_comment);
-      say('created queue ' || l_queue);
+      begin
+        dbms_aqadm.create_queue(
+          queue_name     => l_queue,
+          queue_table    => l_table,
+          retention_time => p_retention_seconds,
+          comment        => p_comment);
+        say('created queue ' || l_queue);
+      exception
+        when e_queue_exists then
+          null;  -- E-18: created by a concurrent install
+      end;
     end if;
     select trim(enqueue_enabled) || '/' || trim(dequeue_enabled) into l_enabled
       from user_queues where name = l_queue;
@@ -200,9 +241,15 @@ create or replace package body otask_install as
       raise_application_error(-20002, 'cannot record schema version ' || p_version
         || ': version ' || l_installed || ' is installed. Downgrades are not supported.');
     elsif p_version > l_installed then
-      insert into otask_version (version, description) values (p_version, p_description);
-      commit;
-      say('recorded schema version ' || p_version);
+      begin
+        insert into otask_version (version, description) values (p_version, p_description);
+        commit;
+        say('recorded schema version ' || p_version);
+      exception
+        when dup_val_on_index then
+          rollback;  -- E-18: a concurrent install recorded it first
+          say('schema version ' || p_version || ' was recorded by a concurrent install');
+      end;
     else
       say('schema version ' || p_version || ' already recorded; nothing changed');
     end if;

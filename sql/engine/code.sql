@@ -36,3 +36,5 @@
 @@otask.pkb
 
 @@role_grants.sql
+
+@@watchdog_job.sql

@@ -133,6 +133,7 @@ create or replace package body otask as
     if p_source_query is not null then
       otask_build.check_query('ADD_DEFINITION', 'p_source_query', p_source_query);
     end if;
+    savepoint otask_add_definition;
     otask_build.ensure_taskspace(l_taskspace);
     l_id := otask_definition_seq.nextval;
     insert into otask_task_defs (definition_id, taskspace, name, sql_text, source_query, group_no,
@@ -142,6 +143,7 @@ create or replace package body otask as
     return l_id;
   exception
     when e_dup_value then
+      rollback to savepoint otask_add_definition;  -- E-13: a new taskspace row goes too
       raise_application_error(c_invalid_argument, 'OTASK.ADD_DEFINITION: taskspace ' || l_taskspace
         || ' already has a definition named "' || l_name || '"; remove it first '
         || '(OTASK.REMOVE_DEFINITION) or choose another name.');
@@ -203,8 +205,8 @@ create or replace package body otask as
         return l_id;  -- idempotent: an Airflow retry gets the same instance back
       end if;
     end if;
-    otask_build.ensure_taskspace(l_taskspace);
     savepoint otask_create_instance;
+    otask_build.ensure_taskspace(l_taskspace);
     l_id := otask_instance_seq.nextval;
     begin
       -- With a run key, a concurrent caller inserting the same key makes this insert WAIT on
@@ -367,6 +369,36 @@ create or replace package body otask as
         || 'yet, or purged): pass an INSTANCE_ID from OTASK_INSTANCES_V.');
   end instance_state;
 
+  procedure heal_instances(p_instance_ids clob) is
+    l_bad pls_integer;
+  begin
+    if p_instance_ids is null then
+      return;
+    end if;
+    -- Checked first, so a wrong argument gets ORA-20109 rather than no heal at all.
+    select count(*) into l_bad
+      from dual
+     where p_instance_ids is not json;
+    if l_bad > 0 then
+      raise_application_error(c_invalid_json, 'OTASK.HEAL_INSTANCES: p_instance_ids is not valid '
+        || 'JSON; pass a JSON array of instance ids, e.g. [1, 2, 3].');
+    end if;
+    otask_engine.heal_suspects(p_instance_ids);
+  end heal_instances;
+
+  function watchdog_job_state return varchar2 is
+    l_state varchar2(30);
+  begin
+    select case when enabled = 'TRUE' then state else 'DISABLED' end
+      into l_state
+      from user_scheduler_jobs
+     where job_name = otask_jobs.c_watchdog_job;
+    return l_state;
+  exception
+    when no_data_found then
+      return 'MISSING';
+  end watchdog_job_state;
+
   function purge(p_older_than number) return number is
     -- A CREATED instance is at least this old before purge takes it, whatever p_older_than: the
     -- provider commits an instance and its tasks, then calls start_jobs, and a purge(0) in
@@ -375,6 +407,11 @@ create or replace package body otask as
     l_cutoff  timestamp with time zone;
     l_created timestamp with time zone;
     l_purged  pls_integer := 0;
+    c_batch     constant pls_integer := 1000;
+    c_log_batch constant pls_integer := 10000;
+    l_ids     sys.odcinumberlist;
+    l_last_id number := 0;
+    l_deleted pls_integer;
   begin
     if p_older_than is null or p_older_than < 0 then
       raise_application_error(c_invalid_argument, 'OTASK.PURGE: p_older_than = '
@@ -384,27 +421,45 @@ create or replace package body otask as
     commit;  -- a control call: the caller's pending work is committed before purging
     l_cutoff := systimestamp - numtodsinterval(p_older_than, 'DAY');
     l_created := least(l_cutoff, systimestamp - c_created_min_age);
-    for r in (select instance_id
+    -- S-10: the ids are collected in bounded batches by a cursor that is closed before
+    -- anything is committed (no fetch across commit, so no ORA-01555 on the driving query of a
+    -- large first purge); each instance goes with its tasks in its own transaction.
+    loop
+      select instance_id
+        bulk collect into l_ids
+        from (select instance_id
                 from otask_instances
-               where (state in (c_succeeded, c_failed, c_stopped) and ended_at < l_cutoff)
-                  or (state = c_created and created_at < l_created)
-               order by instance_id) loop
-      -- Re-checked in the delete: retry_failed or start_jobs may have moved it meanwhile.
-      delete from otask_instances
-       where instance_id = r.instance_id
-         and ((state in (c_succeeded, c_failed, c_stopped) and ended_at < l_cutoff)
-              or (state = c_created and created_at < l_created));
-      l_purged := l_purged + sql%rowcount;
-      commit;  -- one instance (with its tasks) per transaction: bounded undo
+               where ((state in (c_succeeded, c_failed, c_stopped) and ended_at < l_cutoff)
+                      or (state = c_created and created_at < l_created))
+                 and instance_id > l_last_id
+               order by instance_id)
+       where rownum <= c_batch;
+      exit when l_ids.count = 0;
+      for k in 1 .. l_ids.count loop
+        -- Re-checked in the delete: retry_failed or start_jobs may have moved it meanwhile.
+        delete from otask_instances
+         where instance_id = l_ids(k)
+           and ((state in (c_succeeded, c_failed, c_stopped) and ended_at < l_cutoff)
+                or (state = c_created and created_at < l_created));
+        l_purged := l_purged + sql%rowcount;
+        commit;  -- one instance (with its tasks) per transaction
+      end loop;
+      l_last_id := l_ids(l_ids.count);
     end loop;
     -- Log entries of instances that are still unfinished stay: they explain what is running.
-    delete from otask_log l
-     where l.logged_at < l_cutoff
-       and not exists (select null
-                         from otask_instances i
-                        where i.instance_id = l.instance_id
-                          and i.state in (c_created, c_running, c_stopping));
-    commit;
+    -- Deleted in batches, one commit each: bounded undo however large the history is.
+    loop
+      delete from otask_log l
+       where l.logged_at < l_cutoff
+         and not exists (select null
+                           from otask_instances i
+                          where i.instance_id = l.instance_id
+                            and i.state in (c_created, c_running, c_stopping))
+         and rownum <= c_log_batch;
+      l_deleted := sql%rowcount;
+      commit;
+      exit when l_deleted < c_log_batch;
+    end loop;
     otask_notify.purge_expired(l_cutoff);
     commit;
     otask_logger.info('purge: ' || l_purged || ' instance(s) older than ' || p_older_than || ' day(s)');

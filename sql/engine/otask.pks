@@ -206,6 +206,20 @@ create or replace package otask authid definer as
   -- instance). Raises ORA-20100 for an unknown id.
   function instance_state(p_instance_id number) return varchar2;
 
+  -- The watchdog of a batched status read (S-1): p_instance_ids is a JSON array of instance
+  -- ids ([1, 2, 3]). One set-based query finds those of them that need a heal (a registered
+  -- worker the scheduler no longer runs, an orphaned RUNNING task, or, at most every few
+  -- seconds, fewer live workers than the target) and heals only those, each in an autonomous
+  -- transaction that never waits for a lock. Unknown or finished ids are ignored; never raises
+  -- for a heal that fails (it is logged). Does not touch the caller's transaction.
+  -- ORA-20109 when p_instance_ids is not valid JSON (elements that are no numbers are ignored).
+  procedure heal_instances(p_instance_ids clob);
+
+  -- The schema watchdog job OTASK_WATCHDOG as the scheduler reports it: its state (SCHEDULED,
+  -- RUNNING, ...), DISABLED when it is disabled, or MISSING when it does not exist (run install
+  -- again). Readable by OTASK_USER_ROLE holders, who cannot see the owner's scheduler views.
+  function watchdog_job_state return varchar2;
+
   -- Deletes finished instances (SUCCEEDED, FAILED, STOPPED; and CREATED ones never started)
   -- that ended / were created more than p_older_than days ago (a CREATED one also at least an
   -- hour ago), with their tasks, binds and workers, plus log entries (except those of unfinished

@@ -108,9 +108,11 @@ create or replace package body otask_build as
     if p_required and trim(p_value) is null then
       fail(otask.c_invalid_argument, 'OTASK.' || p_api || ': ' || p_what || ' is required; pass '
         || 'a non-blank value of at most ' || p_max || ' characters.');
-    elsif length(p_value) > p_max then
+    elsif lengthb(p_value) > p_max then
+      -- E-14: the columns are VARCHAR2(n BYTE): a multibyte value is checked in bytes.
       fail(otask.c_invalid_argument, 'OTASK.' || p_api || ': ' || p_what || ' has '
-        || length(p_value) || ' characters; at most ' || p_max || ' are allowed.');
+        || lengthb(p_value) || ' bytes (' || length(p_value) || ' characters); at most ' || p_max
+        || ' bytes are allowed.');
     end if;
     return p_value;
   end checked_text;
@@ -152,15 +154,16 @@ create or replace package body otask_build as
   -- ---------------------------------------------------------------------------------------
 
   procedure ensure_taskspace(p_taskspace varchar2) is
-    pragma autonomous_transaction;
   begin
+    -- E-13: in the CALLER's transaction, so a rejected or rolled-back call leaves no taskspace
+    -- behind (rule 14). A concurrent first use of the same new name waits on the primary key
+    -- until this caller commits, then gets DUP_VAL_ON_INDEX: the row exists, which is all we need.
     insert into otask_taskspaces (taskspace)
     select p_taskspace from dual
      where not exists (select null from otask_taskspaces where taskspace = p_taskspace);
-    commit;
   exception
     when dup_val_on_index then
-      rollback;  -- another session created it at the same moment: fine
+      null;  -- another session created it at the same moment: fine (only this statement failed)
   end ensure_taskspace;
 
   -- ---------------------------------------------------------------------------------------
@@ -177,6 +180,18 @@ create or replace package body otask_build as
              else 'WAITING'
            end;
   end initial_state;
+
+  -- E-9: a task added to a RUNNING instance with a group that already closed cannot run "before"
+  -- the current group any more; it joins the current group (runs now, beside it) and is
+  -- recorded with that group, so the views and the barrier order tell the truth.
+  function effective_group(p_inst otask_instances%rowtype, p_group number) return number is
+  begin
+    if p_inst.state = 'RUNNING' and p_inst.current_group is not null
+       and p_group < p_inst.current_group then
+      return p_inst.current_group;
+    end if;
+    return p_group;
+  end effective_group;
 
   procedure bad_json(p_where varchar2, p_problem varchar2) is
   begin
@@ -271,9 +286,9 @@ create or replace package body otask_build as
       else
         l_value := l_el.to_string;  -- numbers, booleans, nested JSON: their JSON text
       end if;
-      if length(l_value) > 4000 then
-        bad_json(p_where, 'the value of bind "' || l_keys(k) || '" has ' || length(l_value)
-          || ' characters; at most 4000 are allowed');
+      if lengthb(l_value) > 4000 then
+        bad_json(p_where, 'the value of bind "' || l_keys(k) || '" has ' || lengthb(l_value)
+          || ' bytes; at most 4000 bytes are allowed');
       end if;
       l_n := p_tasks.count + 1;
       p_tasks(l_n) := p_task_id;
@@ -323,7 +338,8 @@ create or replace package body otask_build as
     -- (initial_state takes a record, so it is evaluated in PL/SQL, not inside the INSERT)
     l_state := initial_state(p_inst, p_group);
     insert into otask_tasks (task_id, instance_id, name, sql_text, group_no, priority, state, retries)
-    values (l_task_id, p_inst.instance_id, p_name, p_sql, p_group, p_priority, l_state,
+    values (l_task_id, p_inst.instance_id, p_name, p_sql, effective_group(p_inst, p_group),
+            p_priority, l_state,
             nvl(p_retries, p_inst.default_retries));
     insert_binds(l_tasks, l_nos, l_names, l_values);
     return l_task_id;
@@ -393,6 +409,7 @@ create or replace package body otask_build as
                                           p_null_ok => true),
                               p_inst.default_retries);
       l_states(i + 1) := initial_state(p_inst, l_groups(i + 1));
+      l_groups(i + 1) := effective_group(p_inst, l_groups(i + 1));
       collect_binds(j_element(l_obj, 'binds'), l_where || '.binds', l_ids(i + 1),
                     l_b_tasks, l_b_nos, l_b_names, l_b_values);
     end loop;

@@ -35,8 +35,9 @@ create or replace package otask_build authid definer as
   procedure check_query(p_api varchar2, p_what varchar2, p_sql clob);
 
   -- ---- taskspaces ---------------------------------------------------------------------------
-  -- Creates the taskspace row when missing, in an autonomous transaction (so two callers that
-  -- first use a taskspace at the same moment never wait for each other's open transaction).
+  -- Creates the taskspace row when missing, in the caller's transaction (E-13: a rejected or
+  -- rolled-back call leaves no taskspace behind). Two callers that first use the same NEW
+  -- taskspace at the same moment: the second waits until the first one's transaction ends.
   procedure ensure_taskspace(p_taskspace varchar2);
 
   -- ---- tasks (the instance row is locked by the caller; nothing here commits) ---------------

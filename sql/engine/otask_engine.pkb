@@ -81,12 +81,14 @@ create or replace package body otask_engine as
     return l_count > 0;
   end task_exists;
 
-  function pending_tasks(p_instance_id number) return pls_integer is
+  -- READY + WAITING tasks, counted up to p_limit only (S-8: an instance of 10^6 tasks must
+  -- not be counted in full on every spawn check).
+  function pending_tasks(p_instance_id number, p_limit pls_integer) return pls_integer is
     l_count pls_integer;
   begin
     select count(*) into l_count
       from otask_tasks
-     where instance_id = p_instance_id and state in ('READY', 'WAITING');
+     where instance_id = p_instance_id and state in ('READY', 'WAITING') and rownum <= p_limit;
     return l_count;
   end pending_tasks;
 
@@ -107,6 +109,13 @@ create or replace package body otask_engine as
     -- A READY row that a worker is claiming right now is locked by it: this update waits the
     -- few statements until the claim commits, then sees the row RUNNING and leaves it alone
     -- (the claim happened before this decision).
+    -- E-8: a READY task that already failed and waits for its retry delay (attempts > 0) ran
+    -- and failed: it becomes FAILED and keeps its last error, instead of SKIPPED ("never
+    -- started") with its error overwritten.
+    update otask_tasks
+       set state = 'FAILED', ended_at = systimestamp, not_before = null,
+           error_message = substr(error_message || ' [not retried: ' || p_reason || ']', 1, 4000)
+     where instance_id = p_instance_id and state = 'READY' and attempts > 0;
     update otask_tasks
        set state = 'SKIPPED', ended_at = systimestamp, not_before = null,
            error_message = substr(p_reason, 1, 4000)
@@ -136,6 +145,7 @@ create or replace package body otask_engine as
     l_failed    pls_integer;
     l_skipped   pls_integer;
     l_stopped   pls_integer;
+    l_lost      otask_jobs.t_names;
   begin
     select state into l_state from otask_instances where instance_id = p_instance_id;
     if l_state not in ('CREATED', 'RUNNING', 'STOPPING') then
@@ -159,6 +169,15 @@ create or replace package body otask_engine as
            closed_total = l_total, closed_succeeded = l_succeeded, closed_failed = l_failed,
            closed_skipped = l_skipped, closed_stopped = l_stopped
      where instance_id = p_instance_id;
+    -- E-1: a closed instance keeps no live worker rows. Dead ones become LOST (a worker killed
+    -- while idle, a STARTING job a DBA dropped), the remaining ones (idle workers that leave on
+    -- their next look) EXITED: otherwise they would fill the taskspace cap and show as live
+    -- workers of a finished instance until purge.
+    l_lost := otask_jobs.mark_lost(p_instance_id);
+    update otask_workers
+       set state = 'EXITED', ended_at = systimestamp,
+           exit_reason = 'the instance closed ' || l_final || ' while this worker was idle'
+     where instance_id = p_instance_id and state in ('STARTING', 'ACTIVE');
     -- Rule 11: the event is enqueued in this same transaction (visibility ON_COMMIT).
     otask_notify.instance_closed(p_instance_id);
     otask_logger.info('instance closed ' || l_final || ': ' || l_total || ' tasks, ' || l_succeeded
@@ -214,14 +233,24 @@ create or replace package body otask_engine as
     p_attempts    number,
     p_retries     number,
     p_worker_job  varchar2) is
+    cursor c_task is
+      select task_id
+        from otask_tasks
+       where task_id = p_task_id and state = 'RUNNING' and worker_job = p_worker_job
+         and attempts = p_attempts
+         for update skip locked;
     l_state      otask_tasks.state%type;
     l_message    varchar2(4000);
     l_not_before timestamp with time zone;
+    l_task_id    otask_tasks.task_id%type;
+    l_found      boolean;
   begin
     l_message := 'attempt ' || p_attempts || ' of ' || (p_retries + 1) || ' was RUNNING on worker job '
       || p_worker_job || ', which stopped running (session killed, job stopped, or database '
       || 'restart): the attempt may have partly run';
     if p_inst.state = 'STOPPING' and p_inst.stop_mode = 'HARD' then
+      -- E-5: the hard stop ended this worker (or it died during the stop): the task is
+      -- recorded as hard-stopped, ORA-20151, whichever session settles it.
       l_state := 'STOPPED';
     elsif p_inst.state = 'RUNNING' and p_attempts <= p_retries
           and not (p_inst.stop_on_error = 'Y' and p_inst.failure_seen = 'Y') then
@@ -237,12 +266,24 @@ create or replace package body otask_engine as
              else 'an earlier task failed and stop_on_error = Y'
            end || ')';
     end if;
+    -- E-6: never wait for the row lock of a dead session's transaction (it died inside
+    -- record_success; PMON rolls it back): skip the row now, a later heal settles it.
+    open c_task;
+    fetch c_task into l_task_id;
+    l_found := c_task%found;
+    close c_task;
+    if not l_found then
+      return;
+    end if;
     update otask_tasks
        set state = l_state,
            ended_at = case when l_state = 'READY' then null else systimestamp end,
            not_before = l_not_before,
-           error_code = otask.c_task_orphaned,
-           error_message = substr('ORA-20150: ' || l_message, 1, 4000),
+           error_code = case when l_state = 'STOPPED' then otask.c_task_hard_stopped
+                             else otask.c_task_orphaned end,
+           error_message = substr(case when l_state = 'STOPPED'
+                                       then 'ORA-20151: stopped by OTASK.STOP(p_mode => ''HARD''): '
+                                       else 'ORA-20150: ' end || l_message, 1, 4000),
            error_backtrace = null
      where task_id = p_task_id and state = 'RUNNING' and worker_job = p_worker_job
        and attempts = p_attempts;
@@ -292,9 +333,15 @@ create or replace package body otask_engine as
     select * into l_ts from otask_taskspaces where taskspace = l_inst.taskspace;
     -- Rule 5: STARTING workers (created, not yet running: the scheduler's start delay) count
     -- as live, so a repeated call never starts more than the target.
-    l_need := least(l_inst.target_threads - live_workers(p_instance_id),
-                    pending_tasks(p_instance_id));
-    if l_ts.max_threads is not null then
+    l_need := l_inst.target_threads - live_workers(p_instance_id);
+    if l_need <= 0 then
+      return;  -- S-8: nothing to start, nothing to count
+    end if;
+    l_need := least(l_need, pending_tasks(p_instance_id, l_need));
+    if l_need > 0 and l_ts.max_threads is not null then
+      -- E-1: dead workers of other instances of the taskspace (unwatched after a restart, or
+      -- left by a closed instance) must not hold cap slots. The caller holds the taskspace row.
+      otask_jobs.mark_lost_in_taskspace(l_inst.taskspace);
       l_need := least(l_need, l_ts.max_threads - live_taskspace_workers(l_inst.taskspace));
     end if;
     if l_need <= 0 then
@@ -394,12 +441,44 @@ create or replace package body otask_engine as
     end loop;
   end rebalance_taskspace;
 
-  procedure heal(p_instance_id number) is
+  -- S-11: a watchdog that fails (CREATE JOB revoked, a job class dropped) would otherwise log
+  -- an ERROR row on every status poll and every worker look; once per instance per 10 minutes.
+  procedure log_heal_failure(p_instance_id number, p_error varchar2, p_detail varchar2) is
+    l_recent pls_integer;
+  begin
+    select count(*) into l_recent
+      from otask_log
+     where instance_id = p_instance_id
+       and log_level = 'ERROR'
+       and message like 'watchdog of instance %'
+       and logged_at > systimestamp - interval '10' minute
+       and rownum = 1;
+    if l_recent = 0 then
+      otask_logger.error('watchdog of instance ' || p_instance_id || ' failed: ' || p_error
+        || ' (repeats of this failure are logged at most every 10 minutes)',
+        p_instance_id, null, null, p_detail);
+    end if;
+  end log_heal_failure;
+
+  procedure heal(p_instance_id number, p_throttle boolean default false) is
     pragma autonomous_transaction;
     l_inst    otask_instances%rowtype;
     l_ts      otask_taskspaces%rowtype;
     l_outcome varchar2(10);
+    l_error   varchar2(4000);
+    l_detail  varchar2(4000);
+    l_recent  pls_integer;
   begin
+    if p_throttle then
+      -- S-2: a lock-free look first; healed by anybody within the interval: nothing to do.
+      select count(*) into l_recent
+        from otask_instances
+       where instance_id = p_instance_id
+         and last_watch_at > systimestamp - numtodsinterval(c_watch_seconds, 'SECOND');
+      if l_recent > 0 then
+        return;
+      end if;
+    end if;
     -- Never make a status read wait: whoever holds the row is changing the instance already.
     if not try_lock_instance(p_instance_id, l_inst) then
       rollback;
@@ -409,6 +488,7 @@ create or replace package body otask_engine as
       rollback;
       return;
     end if;
+    update otask_instances set last_watch_at = systimestamp where instance_id = p_instance_id;
     reconcile_locked(p_instance_id);
     -- With no live worker left, nobody else would ever close or advance this instance.
     if live_workers(p_instance_id) = 0 then
@@ -424,11 +504,101 @@ create or replace package body otask_engine as
     commit;
   exception
     when others then
+      l_error := substr(sqlerrm, 1, 2000);
+      l_detail := substr(dbms_utility.format_error_stack || dbms_utility.format_error_backtrace,
+                         1, 4000);
       rollback;
-      otask_logger.error('watchdog of instance ' || p_instance_id || ' failed: ' || sqlerrm,
-                         p_instance_id, null, null,
-                         dbms_utility.format_error_stack || dbms_utility.format_error_backtrace);
+      log_heal_failure(p_instance_id, l_error, l_detail);
   end heal;
+
+  -- p_all 'Y': every RUNNING/STOPPING instance of the schema (the schema watchdog job); else
+  -- those listed in p_ids (a JSON array, read in the query itself: no collection size limit).
+  procedure find_and_heal(p_ids clob, p_all varchar2) is
+    type t_ids is table of number;
+    l_suspect t_ids;
+  begin
+    -- One statement for all the instances asked for (lock-free reads). The scheduler views
+    -- are probed only for workers registered live; the rest are index looks.
+    select i.instance_id
+      bulk collect into l_suspect
+      from otask_instances i
+     where i.state in ('RUNNING', 'STOPPING')
+       and (p_all = 'Y'
+            or i.instance_id in (select j.id
+                                   from json_table(p_ids, '$[*]' columns (id number path '$')) j))
+       and (
+             -- a worker registered live that the scheduler no longer runs nor holds (rule 7)
+             exists (select null
+                       from otask_workers w
+                      where w.instance_id = i.instance_id
+                        and w.state in ('STARTING', 'ACTIVE')
+                        and not exists (select null
+                                          from user_scheduler_running_jobs r
+                                         where r.job_name = w.job_name)
+                        and not exists (select null
+                                          from user_scheduler_jobs j
+                                         where j.job_name = w.job_name
+                                           and j.state not in ('COMPLETED', 'SUCCEEDED', 'FAILED',
+                                                               'BROKEN', 'STOPPED', 'DISABLED')))
+             -- a RUNNING task whose worker is no longer live (an orphan left to settle)
+          or exists (select null
+                       from otask_tasks t
+                      where t.instance_id = i.instance_id
+                        and t.state = 'RUNNING'
+                        and not exists (select null
+                                          from otask_workers w
+                                         where w.job_name = t.worker_job
+                                           and w.state in ('STARTING', 'ACTIVE')))
+             -- at most once per interval (these can stay true for a while):
+          or ((i.last_watch_at is null
+               or i.last_watch_at < systimestamp - numtodsinterval(c_watch_seconds, 'SECOND'))
+              and (
+                    -- nobody left who would advance or close it (a paused instance with no
+                    -- worker just waits for set_threads)
+                    (not exists (select null
+                                   from otask_workers w
+                                  where w.instance_id = i.instance_id
+                                    and w.state in ('STARTING', 'ACTIVE'))
+                     and not (i.state = 'RUNNING' and i.target_threads = 0))
+                    -- fewer live workers than it could use (target, bounded by the tasks left),
+                    -- and room for them in its taskspace
+                 or (i.state = 'RUNNING'
+                     and (select count(*)
+                            from otask_workers w
+                           where w.instance_id = i.instance_id
+                             and w.state in ('STARTING', 'ACTIVE'))
+                         < least(i.target_threads,
+                                 (select count(*)
+                                    from otask_tasks t
+                                   where t.instance_id = i.instance_id
+                                     and t.state in ('READY', 'WAITING')
+                                     and rownum <= i.target_threads))
+                     and exists (select null
+                                   from otask_taskspaces s
+                                  where s.taskspace = i.taskspace
+                                    and (s.max_threads is null
+                                         or s.max_threads > (select count(*)
+                                                               from otask_workers w
+                                                              where w.taskspace = s.taskspace
+                                                                and w.state in ('STARTING', 'ACTIVE')))))
+                  ))
+           );
+    for k in 1 .. l_suspect.count loop
+      heal(l_suspect(k));  -- autonomous; never raises, never waits
+    end loop;
+  end find_and_heal;
+
+  procedure heal_suspects(p_ids clob) is
+  begin
+    if p_ids is not null then
+      find_and_heal(p_ids, 'N');
+    end if;
+  end heal_suspects;
+
+  procedure watch_schema is
+  begin
+    find_and_heal(null, 'Y');
+  end watch_schema;
 
   -- ---------------------------------------------------------------------------------------
   -- API operations
@@ -458,9 +628,11 @@ create or replace package body otask_engine as
       select min(group_no) into l_group
         from otask_tasks
        where instance_id = p_instance_id and state = 'WAITING';
+      -- (requested_threads 0 only marks "set_threads(0) while CREATED", E-10: not kept.)
       update otask_instances
          set state = 'RUNNING', started_at = systimestamp, target_threads = l_target,
-             requested_threads = case when l_target > 0 then l_target else requested_threads end,
+             requested_threads = case when l_target > 0 then l_target
+                                      else nullif(requested_threads, 0) end,
              current_group = l_group
        where instance_id = p_instance_id;
       if l_group is null then
@@ -506,9 +678,12 @@ create or replace package body otask_engine as
         || case when l_inst.state = 'STOPPING' then ' It is being stopped.'
                 else ' Use OTASK.RETRY_FAILED(p_threads => n) to run failed tasks again.' end);
     end if;
+    -- E-10: on a CREATED instance even 0 is recorded (requested_threads = 0), so a pause set
+    -- before the start is kept by start_jobs without p_threads.
     update otask_instances
        set target_threads = p_threads,
-           requested_threads = case when p_threads > 0 then p_threads else requested_threads end
+           requested_threads = case when p_threads > 0 or l_inst.state = 'CREATED' then p_threads
+                                    else requested_threads end
      where instance_id = p_instance_id;
     otask_logger.info('threads ' || l_inst.target_threads || ' -> ' || p_threads, p_instance_id);
     if l_inst.state = 'RUNNING' then
@@ -647,7 +822,7 @@ create or replace package body otask_engine as
       select min(group_no) into l_group
         from otask_tasks
        where instance_id = p_instance_id and state <> 'SUCCEEDED';
-      l_target := nvl(p_threads, nvl(l_inst.requested_threads, l_ts.default_threads));
+      l_target := nvl(p_threads, nvl(nullif(l_inst.requested_threads, 0), l_ts.default_threads));
     end if;
     update otask_tasks
        set state = case when group_no <= l_group then 'READY' else 'WAITING' end,
@@ -656,6 +831,7 @@ create or replace package body otask_engine as
      where instance_id = p_instance_id and state in ('FAILED', 'SKIPPED', 'STOPPED');
     update otask_instances
        set state = 'RUNNING', ended_at = null, failure_seen = 'N', first_failed_task_id = null,
+           started_at = nvl(started_at, systimestamp),  -- E-11: stopped while CREATED
            stop_mode = null, current_group = l_group, target_threads = l_target,
            requested_threads = case when l_target > 0 then l_target else requested_threads end
      where instance_id = p_instance_id;

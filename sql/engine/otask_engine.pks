@@ -59,10 +59,27 @@ create or replace package otask_engine authid definer as
   -- Lets instances of a capped taskspace that wait for room start their workers. Best effort:
   -- never raises (a failure is logged), never waits for a lock.
   procedure rebalance_taskspace(p_taskspace varchar2);
-  -- The watchdog (rule 7) for status reads and surviving workers: AUTONOMOUS, never waits for a
-  -- lock, never raises. Reconciles, closes an instance that has no live worker left and nothing
-  -- left to run, and restarts missing workers.
-  procedure heal(p_instance_id number);
+  -- The watchdog (rule 7) for status reads, surviving workers and the schema watchdog job:
+  -- AUTONOMOUS, never waits for a lock, never raises. Reconciles, closes an instance that has no
+  -- live worker left and nothing left to run, and restarts missing workers. With p_throttle
+  -- TRUE it does nothing when the instance was healed less than c_watch_seconds ago (S-2: the
+  -- idle workers of one instance heal it once per interval between them, not each every 2 s).
+  procedure heal(p_instance_id number, p_throttle boolean default false);
+
+  -- Seconds between two throttled heals of one instance.
+  c_watch_seconds constant pls_integer := 5;
+
+  -- S-1: the set-based watchdog. One query finds, among p_ids (a JSON array of instance ids;
+  -- NULL = none), the instances that need a heal: a registered live worker that the scheduler
+  -- no longer runs, a RUNNING task without a live worker, or (at most once per c_watch_seconds)
+  -- no live worker at all or fewer live workers than the target; only those are healed. The
+  -- cost of a call grows with the suspects, not with the instances asked for.
+  procedure heal_suspects(p_ids clob);
+
+  -- The body of the schema watchdog job OTASK_WATCHDOG (item 3): heal_suspects over every
+  -- RUNNING/STOPPING instance, so an instance nobody watches (started from SQL*Plus, its
+  -- Airflow waiter gone, every worker killed by a database restart) still progresses.
+  procedure watch_schema;
 
   -- API operations, called by OTASK after validation. They COMMIT.
   procedure start_jobs(p_instance_id number, p_threads number);

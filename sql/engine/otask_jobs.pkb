@@ -8,8 +8,14 @@ create or replace package body otask_jobs as
   pragma exception_init(e_object_missing, -27476);  -- "<object> does not exist"
   e_unknown_job             exception;
   pragma exception_init(e_unknown_job, -27475);     -- unknown job (already finished and dropped)
+  e_job_exists              exception;
+  pragma exception_init(e_job_exists, -27477);      -- the job already exists (concurrent install)
+  e_not_running             exception;
+  pragma exception_init(e_not_running, -27366);     -- job is not running (E-15: it ended)
 
-  -- Terminal states of ALL_SCHEDULER_JOBS.STATE. A job in any other state (SCHEDULED,
+  -- Terminal states of ALL_SCHEDULER_JOBS.STATE ('STOPPED' is not in 19c's documented list
+  -- (E-16) but is kept: a stopped one-time job that stayed registered runs no more, and the
+  -- running-jobs view is checked separately). A job in any other state (SCHEDULED,
   -- RETRY SCHEDULED, RUNNING, BLOCKED, READY TO RUN, RESOURCE_UNAVAILABLE, ...) is alive: an
   -- unknown state counts as alive, because declaring a live worker dead could run a task twice.
 
@@ -105,7 +111,8 @@ create or replace package body otask_jobs as
         begin
           dbms_scheduler.stop_job(job_name => p_job_name, force => true);
         exception
-          when e_unknown_job then
+          when e_unknown_job or e_not_running then
+            -- E-15: it ended between the two calls: nothing is left to stop.
             l_first_error := null;
           when others then
             otask_logger.warn('worker job ' || p_job_name || ' could not be stopped: ' || l_first_error
@@ -153,5 +160,82 @@ create or replace package body otask_jobs as
     end loop;
     return l_names;
   end mark_lost;
+
+  procedure mark_lost_in_taskspace(p_taskspace varchar2) is
+    -- Same test as mark_lost.
+    cursor c_dead is
+      select w.job_name, w.instance_id
+        from otask_workers w
+       where w.taskspace = p_taskspace
+         and w.state in ('STARTING', 'ACTIVE')
+         and not exists (select null
+                           from user_scheduler_running_jobs r
+                          where r.job_name = w.job_name)
+         and not exists (select null
+                           from user_scheduler_jobs j
+                          where j.job_name = w.job_name
+                            and j.state not in ('COMPLETED', 'SUCCEEDED', 'FAILED', 'BROKEN',
+                                                'STOPPED', 'DISABLED'))
+         for update skip locked;
+    l_job      otask_workers.job_name%type;
+    l_instance otask_workers.instance_id%type;
+  begin
+    open c_dead;
+    loop
+      fetch c_dead into l_job, l_instance;
+      exit when c_dead%notfound;
+      update otask_workers
+         set state = 'LOST', ended_at = systimestamp,
+             exit_reason = 'the scheduler no longer runs job ' || l_job || ' (session killed, job '
+                           || 'stopped or dropped by hand, or database restart); found while '
+                           || 'counting the live workers of taskspace ' || p_taskspace
+       where current of c_dead;
+      otask_logger.warn('worker job ' || l_job || ' is lost (found by the taskspace cap check of '
+        || p_taskspace || '): it no longer counts against the cap; its running task, if any, is '
+        || 'settled by the next watchdog run of its instance', l_instance, null, l_job);
+    end loop;
+    close c_dead;
+  end mark_lost_in_taskspace;
+
+  procedure ensure_watchdog_job is
+    pragma autonomous_transaction;
+    l_enabled user_scheduler_jobs.enabled%type;
+  begin
+    begin
+      select enabled into l_enabled from user_scheduler_jobs where job_name = c_watchdog_job;
+    exception
+      when no_data_found then
+        l_enabled := null;
+    end;
+    if l_enabled is null then
+      dbms_scheduler.create_job(
+        job_name        => c_watchdog_job,
+        job_type        => 'PLSQL_BLOCK',
+        job_action      => 'begin otask_engine.watch_schema; end;',
+        start_date      => systimestamp,
+        repeat_interval => 'FREQ=SECONDLY;INTERVAL=' || c_watchdog_seconds,
+        enabled         => false,
+        auto_drop       => false,
+        comments        => 'oracle-tasks schema watchdog: heals RUNNING/STOPPING instances '
+                           || 'nobody watches (dead workers, orphaned tasks, missing workers)');
+      dbms_scheduler.set_attribute(
+        name      => c_watchdog_job,
+        attribute => 'logging_level',
+        value     => dbms_scheduler.logging_off);
+      dbms_scheduler.enable(name => c_watchdog_job);
+      dbms_output.put_line('created scheduler job ' || c_watchdog_job || ' (every '
+        || c_watchdog_seconds || ' s)');
+    elsif l_enabled <> 'TRUE' then
+      dbms_scheduler.enable(name => c_watchdog_job);
+      dbms_output.put_line('enabled scheduler job ' || c_watchdog_job);
+    end if;
+    commit;
+  exception
+    when e_job_exists then
+      rollback;  -- E-18: a concurrent install created it in between
+    when others then
+      rollback;
+      raise;
+  end ensure_watchdog_job;
 end otask_jobs;
 /

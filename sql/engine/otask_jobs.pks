@@ -26,6 +26,25 @@ create or replace package otask_jobs authid definer as
   -- Returns the names it marked.
   function mark_lost(p_instance_id number) return t_names;
 
+  -- E-1: the same check for every STARTING/ACTIVE worker of a taskspace, whatever its instance
+  -- (another instance nobody watches, or one that closed while a dead worker was still
+  -- registered): marks them LOST so they stop filling the taskspace cap. Settling their
+  -- orphaned tasks stays per instance (under that instance's row, by its next heal). Never
+  -- waits: worker rows another session holds are skipped (their holder is reconciling them).
+  -- Runs in the caller's transaction, which must hold the taskspace row lock.
+  procedure mark_lost_in_taskspace(p_taskspace varchar2);
+
+  -- The name of the schema watchdog job (one per schema, created by install).
+  c_watchdog_job constant varchar2(30) := 'OTASK_WATCHDOG';
+  -- How often it runs, in seconds.
+  c_watchdog_seconds constant pls_integer := 5;
+
+  -- Creates the schema watchdog job when it is missing, enables it when it is disabled
+  -- (install; idempotent). It runs OTASK_ENGINE.WATCH_SCHEMA every c_watchdog_seconds; a
+  -- repeating job survives a database restart (the scheduler runs it again when the database
+  -- opens). Logging off: a run every few seconds must not fill the scheduler's job log.
+  procedure ensure_watchdog_job;
+
   -- The first worker job of the instance that the engine gave up on (STOPPED by a hard stop,
   -- or LOST) but that the scheduler still runs, or NULL. Such a job may still be running a task
   -- the engine recorded as ended: nothing may hand that task to another worker meanwhile.

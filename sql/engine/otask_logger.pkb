@@ -9,10 +9,12 @@ create or replace package body otask_logger as
     p_detail       clob     default null) is
     pragma autonomous_transaction;
   begin
+    -- E-14: cut in BYTES (the columns are VARCHAR2(n BYTE)): a long multibyte message cut at
+    -- 4000 characters would fail the insert, and logging swallows its own errors.
     insert into otask_log (log_id, log_level, instance_id, task_id, job_name, message, detail)
     values (otask_log_seq.nextval,
             case when p_level in ('DEBUG', 'INFO', 'WARN', 'ERROR') then p_level else 'INFO' end,
-            p_instance_id, p_task_id, substr(p_job_name, 1, 128), substr(p_message, 1, 4000),
+            p_instance_id, p_task_id, substrb(p_job_name, 1, 128), substrb(p_message, 1, 4000),
             p_detail);
     commit;
   exception

@@ -193,6 +193,8 @@ create or replace package body otask_worker as
     if p_cap then
       select * into l_inst from otask_instances where instance_id = p_instance_id;
       l_ts := otask_engine.lock_taskspace(l_inst.taskspace);
+      -- E-1: dead workers of other instances do not count against the cap.
+      otask_jobs.mark_lost_in_taskspace(l_inst.taskspace);
       l_live := otask_engine.live_taskspace_workers(l_inst.taskspace);
       if l_ts.max_threads is not null and l_live > l_ts.max_threads then
         mark_exited(p_job_name, 'left: taskspace ' || l_inst.taskspace || ' had ' || l_live
@@ -292,9 +294,16 @@ create or replace package body otask_worker as
   begin
     -- Conditional on this very attempt: if the engine already ended it (hard stop, or this
     -- worker was declared lost), nothing is recorded twice.
+    -- E-12: an earlier attempt that was orphaned (ORA-20150) may have partly run: that note
+    -- stays on the task (rule 7's traceability), any other earlier error is cleared.
     update otask_tasks
        set state = 'SUCCEEDED', ended_at = systimestamp, output_value = p_output,
-           error_code = null, error_message = null, error_backtrace = null
+           error_code = case when error_code = otask.c_task_orphaned then error_code end,
+           error_message = case when error_code = otask.c_task_orphaned
+                                then substrb('succeeded on attempt ' || p_task.attempts
+                                             || '; an earlier attempt may have partly run: '
+                                             || error_message, 1, 4000) end,
+           error_backtrace = null
      where task_id = p_task.task_id and state = 'RUNNING' and worker_job = p_job_name
        and attempts = p_task.attempts;
     if sql%rowcount = 0 then
@@ -320,13 +329,20 @@ create or replace package body otask_worker as
     l_inst   otask_instances%rowtype;
     l_state  otask_tasks.state%type;
     l_prefix varchar2(200);
+    l_suffix varchar2(10);
+    l_code   number := p_code;
   begin
     -- Instance row first (the engine's lock order): a failure may change the instance (final
     -- failure, stop_on_error) and must not interleave with a stop or a close.
     l_inst := otask_engine.lock_instance(p_task.instance_id);
     if l_inst.state = 'STOPPING' and l_inst.stop_mode = 'HARD' then
+      -- E-2: interrupted by the hard stop (ORA-01013 from DROP_JOB's interrupt, or any error
+      -- while the stop is under way): recorded as ORA-20151 like the tasks phase 2 of the stop
+      -- settles, whichever session gets there first. The original error stays in the message.
       l_state := 'STOPPED';
-      l_prefix := 'stopped by OTASK.STOP HARD: ';
+      l_code := otask.c_task_hard_stopped;
+      l_prefix := 'ORA-20151: stopped by OTASK.STOP(p_mode => ''HARD'') (';
+      l_suffix := ')';
     elsif l_inst.state = 'RUNNING' and p_task.attempts <= p_task.retries
           and not (l_inst.stop_on_error = 'Y' and l_inst.failure_seen = 'Y') then
       l_state := 'READY';  -- rule 8: retry within the budget, after the delay
@@ -340,8 +356,8 @@ create or replace package body otask_worker as
                           when l_state = 'READY' and l_inst.retry_delay_seconds > 0
                           then systimestamp + numtodsinterval(l_inst.retry_delay_seconds, 'SECOND')
                         end,
-           error_code = p_code,
-           error_message = substr(l_prefix || p_message, 1, 4000),
+           error_code = l_code,
+           error_message = substrb(l_prefix || substrb(p_message, 1, 3900) || l_suffix, 1, 4000),
            error_backtrace = p_backtrace
      where task_id = p_task.task_id and state = 'RUNNING' and worker_job = p_job_name
        and attempts = p_task.attempts;
@@ -538,7 +554,8 @@ create or replace package body otask_worker as
       -- Rule 7 by surviving workers: look for dead colleagues and their orphaned tasks.
       if seconds_between(l_last_watch, systimestamp)
          >= case when l_task.task_id is null then c_watch_idle_secs else c_watch_busy_secs end then
-        otask_engine.heal(p_instance_id);
+        -- Throttled (S-2): the workers of one instance heal it once per interval between them.
+        otask_engine.heal(p_instance_id, p_throttle => true);
         l_last_watch := systimestamp;
       end if;
     end loop;

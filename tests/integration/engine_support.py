@@ -180,6 +180,26 @@ class Engine:
                 )
             time.sleep(0.2)
 
+    def wait_view(
+        self, instance_id: int, predicate: Callable[[dict[str, Any]], Any], timeout: float, what: str
+    ) -> dict[str, Any]:
+        """Poll OTASK_INSTANCES_V (which heals nothing) until ``predicate(row)`` holds."""
+
+        def look() -> dict[str, Any] | None:
+            row = self.instance(instance_id)
+            return row if predicate(row) else None
+
+        return wait_until(look, timeout, what=what)
+
+    def wait_workers_active(self, instance_id: int, count: int, timeout: float = 30.0) -> list[str]:
+        """Wait until ``count`` workers are ACTIVE (registered and running), E-26..E-29."""
+        wait_until(
+            lambda: sum(w["state"] == "ACTIVE" for w in self.workers(instance_id)) >= count,
+            timeout,
+            what=f"{count} ACTIVE workers of instance {instance_id}",
+        )
+        return [w["job_name"] for w in self.workers(instance_id) if w["state"] == "ACTIVE"]
+
     # ---- views ------------------------------------------------------------------------
     def instance(self, instance_id: int) -> dict[str, Any]:
         with self.conn.cursor() as cursor:
@@ -327,9 +347,12 @@ class Sampler:
         try:
             with self.connection.cursor() as cursor:
                 while not self._stop.is_set():
+                    # Stamped BEFORE the query (E-33): the row shows the data as of the
+                    # query's start, so a sample is never dated after what it saw.
+                    at = time.monotonic()
                     cursor.execute(self.sql, self.params)
                     row = cursor.fetchone()
-                    self.samples.append((time.monotonic(), tuple(row) if row else ()))
+                    self.samples.append((at, tuple(row) if row else ()))
                     self.connection.rollback()
                     self._stop.wait(self.interval)
         except BaseException as error:  # surfaced by check()
@@ -363,3 +386,38 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {timeout} s (last value {value!r})")
         time.sleep(interval)
+
+
+WATCHDOG_JOB = "OTASK_WATCHDOG"
+
+
+@contextmanager
+def watchdog_job_paused(conn: Any) -> Iterator[None]:
+    """Disable the schema watchdog job while a test isolates ANOTHER orphan-detection path.
+
+    Waits until a run in progress has ended, and enables the job again afterwards.
+    """
+    with conn.cursor() as cursor:
+        cursor.execute("begin dbms_scheduler.disable(name => :j, force => true); end;", j=WATCHDOG_JOB)
+
+    def idle() -> bool:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                "select count(*) from user_scheduler_running_jobs where job_name = :j", j=WATCHDOG_JOB
+            )
+            return int(cursor.fetchone()[0]) == 0
+
+    wait_until(idle, 30, what="watchdog job run ended")
+    try:
+        yield
+    finally:
+        with conn.cursor() as cursor:
+            cursor.execute("begin dbms_scheduler.enable(name => :j); end;", j=WATCHDOG_JOB)
+
+
+def kill_by_stop_job(admin_conn: Any, owner: str, job_name: str) -> None:
+    """End a worker as a crash would: a forced STOP_JOB as a DBA (the slave process is killed)."""
+    with admin_conn.cursor() as cursor:
+        cursor.execute(
+            "begin dbms_scheduler.stop_job(job_name => :j, force => true); end;", j=f"{owner}.{job_name}"
+        )

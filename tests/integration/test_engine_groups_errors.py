@@ -65,7 +65,8 @@ def test_stop_on_error_y_starts_nothing_after_the_first_failure(engine: Engine) 
     running task finishes, later groups are skipped, the instance FAILS."""
     taskspace = engine.taskspace("SOEY")
     instance_id = engine.create_instance(taskspace, stop_on_error="Y")
-    running = engine.add_task(instance_id, sleep_sql(2), name="long", priority=0)
+    # 'long' outlasts the scheduler's start stagger of the second worker (E-29).
+    running = engine.add_task(instance_id, sleep_sql(8), name="long", priority=0)
     failing = engine.add_task(
         instance_id, "begin dbms_session.sleep(0.5); " + FAIL[6:], name="fail", priority=1
     )
@@ -158,7 +159,8 @@ def test_retries_then_success_within_the_budget_and_delay(engine: Engine) -> Non
     ]
     assert len(retried) == 2
     gap = (retried[1]["logged_at"] - retried[0]["logged_at"]).total_seconds()
-    assert gap >= 1.0, f"retry delay not honoured: {gap}"
+    # Two autonomous log timestamps: a few ms of noise either way (E-30).
+    assert gap >= 0.9, f"retry delay not honoured: {gap}"
 
 
 def test_retry_failed_reruns_failed_and_skipped_tasks(engine: Engine, probe: str) -> None:
@@ -260,13 +262,14 @@ def test_views_show_counts_timings_errors_while_running(engine: Engine) -> None:
         taskspace, stop_on_error="N", dag_id="dag", run_id="run", task_id="t1"
     )
     for _ in range(3):
-        engine.add_task(instance_id, sleep_sql(1.5), group=1)
+        # long enough that the third worker starts before the first finishes (E-28)
+        engine.add_task(instance_id, sleep_sql(8), group=1)
     engine.add_task(instance_id, FAIL, group=1, priority=9)
     engine.add_task(instance_id, NOOP, group=2)
     engine.start(instance_id, 3)
     view = wait_until(
         lambda: (v := engine.instance(instance_id))["running_tasks"] == 3 and v,
-        20,
+        30,
         what="3 running in the view",
     )
     assert (view["state"], view["total_tasks"], view["waiting_tasks"], view["ready_tasks"]) == (
@@ -285,8 +288,8 @@ def test_views_show_counts_timings_errors_while_running(engine: Engine) -> None:
     assert engine.wait_closed(instance_id) == "FAILED"
     view = engine.instance(instance_id)
     assert (view["succeeded_tasks"], view["failed_tasks"], view["skipped_tasks"]) == (3, 1, 1)
-    assert view["elapsed_seconds"] >= 1.5
+    assert view["elapsed_seconds"] >= 8
     assert view["tasks_per_second"] > 0
     assert "task failed on purpose" in view["last_error_message"]
     finished = [t for t in engine.tasks(instance_id) if t["state"] == "SUCCEEDED"]
-    assert all(t["elapsed_seconds"] >= 1.4 for t in finished)
+    assert all(t["elapsed_seconds"] >= 7.9 for t in finished)

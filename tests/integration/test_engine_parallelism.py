@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 
-from .engine_support import NOOP, RUNNING_SQL, Engine, Sampler, open_engine, sleep_sql, wait_until
+from .engine_support import (
+    NOOP,
+    RUNNING_SQL,
+    Engine,
+    Sampler,
+    open_engine,
+    sleep_sql,
+    wait_until,
+    watchdog_job_paused,
+)
 
 
 @pytest.fixture(name="engine")
@@ -112,7 +121,8 @@ def test_set_threads_4_1_6_is_honoured_and_never_overshot(engine: Engine, connec
     assert max(sampler.values(0, since=raised)) <= 6
     assert max(sampler.values(1, since=raised)) <= 6
     # Thread-change latency (raise): jobs are created at once; the scheduler starts them.
-    assert reached_six - raised < 10.0
+    # E-32: the bound includes the scheduler's start latency; the figure is in the message.
+    assert reached_six - raised < 10.0, f"6 workers after {reached_six - raised:.1f} s"
     workers = engine.workers(instance_id)
     assert len(workers) == 4 + 5, [w["job_name"] for w in workers]  # 4, then 5 more for 1 -> 6
 
@@ -127,7 +137,8 @@ def test_two_taskspaces_do_not_block_each_other(engine: Engine) -> None:
     started = time.monotonic()
     quick = engine.run(quick_space, [{"sql": sleep_sql(0.2)} for _ in range(6)], threads=2)
     assert engine.wait_closed(quick, timeout=30) == "SUCCEEDED"
-    assert time.monotonic() - started < 12
+    took = time.monotonic() - started
+    assert took < 12, f"the quick taskspace took {took:.1f} s beside a busy one"
     busy_view = engine.instance(busy)
     assert (busy_view["state"], busy_view["running_tasks"]) == ("RUNNING", 2)
     engine.stop(busy, "HARD")
@@ -137,15 +148,21 @@ def test_taskspace_cap_bounds_all_instances_together(engine: Engine, connect: An
     """A taskspace's max_threads caps the live workers of all its instances; an instance that
     waited for room starts when the other frees it."""
     taskspace = engine.taskspace("CAP", max_threads=3)
-    first = engine.run(taskspace, [{"sql": sleep_sql(0.4)} for _ in range(12)], threads=3)
-    second = engine.run(taskspace, [{"sql": sleep_sql(0.4)} for _ in range(12)], threads=3)
     sql = (
         "select sum(running_tasks), sum(live_workers) from otask_instances_v "
         "where taskspace = :t and state in ('RUNNING', 'STOPPING')"
     )
-    with Sampler(connect(), sql, {"t": taskspace}, interval=0.1) as sampler:
-        assert engine.wait_closed(first, timeout=90) == "SUCCEEDED"
-        assert engine.wait_closed(second, timeout=90) == "SUCCEEDED"
+    # E-34: the hand-over must come from the leaving workers (after_exit -> rebalance), so no
+    # other path may start the second instance's workers: the schema watchdog job is paused
+    # and only the views (which heal nothing) are read.
+    with watchdog_job_paused(engine.conn):
+        first = engine.run(taskspace, [{"sql": sleep_sql(0.4)} for _ in range(12)], threads=3)
+        second = engine.run(taskspace, [{"sql": sleep_sql(0.4)} for _ in range(12)], threads=3)
+        assert engine.instance(second)["live_workers"] == 0  # no room yet
+        with Sampler(connect(), sql, {"t": taskspace}, interval=0.1) as sampler:
+            engine.wait_view(first, lambda v: v["state"] == "SUCCEEDED", 90, "first finished")
+            engine.wait_view(second, lambda v: v["succeeded_tasks"] > 0, 30, "second got room")
+            engine.wait_view(second, lambda v: v["state"] == "SUCCEEDED", 90, "second finished")
     sampler.check()
     running = [v for v in sampler.values(0) if v is not None]
     live = [v for v in sampler.values(1) if v is not None]

@@ -254,3 +254,104 @@ def test_cli_check_and_wrong_password(
     monkeypatch.setenv(cli.PASSWORD_ENV, password + "x")
     assert cli.main(["check", "--dsn", DSN, "--user", user]) == cli.EXIT_CONNECT
     assert "ORA-01017" in capsys.readouterr().err
+
+
+def _running_workers(connection: Any) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select job_name from user_scheduler_running_jobs "
+            "where job_name like 'OTASK\\_W%' escape '\\' order by 1"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_reinstall_while_a_worker_runs_and_a_changed_body_is_refused(
+    fresh_schema: Any, schema_connect: Any
+) -> None:
+    """E-3 / E-50: install sits at the start of every DAG run, also while workers run.
+
+    An identical re-install sends no PL/SQL unit (so nothing waits on the worker's library-cache
+    pin); a changed unit is refused while a worker runs, naming the instance; force replaces it.
+    """
+    user, password = fresh_schema()
+    connection = schema_connect(user, password)
+    installer.install(connection)
+    with connection.cursor() as cursor:
+        instance_id = int(
+            cursor.callfunc("otask.create_instance", int, keyword_parameters={"p_taskspace": "UPG"})
+        )
+        cursor.callfunc(
+            "otask.add_task",
+            int,
+            keyword_parameters={"p_instance_id": instance_id, "p_sql": "begin dbms_session.sleep(90); end;"},
+        )
+        cursor.callproc("otask.start_jobs", keyword_parameters={"p_instance_id": instance_id, "p_threads": 1})
+    deadline = time.monotonic() + 30
+    while not _running_workers(connection):
+        assert time.monotonic() < deadline, "the worker did not start within 30 s"
+        time.sleep(0.5)
+
+    started = time.monotonic()
+    lines: list[str] = []
+    installer.install(connection, log=lines.append)
+    took = time.monotonic() - started
+    assert took < 60, f"identical re-install took {took:.1f} s while a worker ran"
+    assert not [line for line in lines if " plsql: create or replace package" in line]
+    assert [line for line in lines if "unchanged, not replaced" in line]
+
+    # A changed unit: OTASK_NOTIFY's body differs from the shipped one by one comment line.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select text from user_source where type = 'PACKAGE BODY' and name = 'OTASK_NOTIFY' order by line"
+        )
+        source = "".join(row[0] for row in cursor.fetchall())
+        head, rest = source.split("\n", 1)
+        cursor.execute("create or replace " + head + "\n  -- changed by the test\n" + rest)
+    with pytest.raises(installer.EngineBusyError) as raised:
+        installer.install(connection)
+    message = str(raised.value)
+    assert "PACKAGE BODY OTASK_NOTIFY" in message
+    assert f"instances {instance_id}" in message
+    assert _running_workers(connection)[0] in message
+    installer.install(connection, force=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select count(*) from user_source "
+            "where name = 'OTASK_NOTIFY' and text like '%changed by the test%'"
+        )
+        assert cursor.fetchone() == (0,)
+        cursor.callproc("otask.stop", keyword_parameters={"p_instance_id": instance_id, "p_mode": "HARD"})
+
+
+def test_two_first_installs_at_once_both_succeed(fresh_schema: Any, schema_connect: Any) -> None:
+    """E-18: two DAG runs install into the same empty schema at the same moment."""
+    import threading
+
+    user, password = fresh_schema()
+    connections = [schema_connect(user, password), schema_connect(user, password)]
+    errors: list[BaseException] = []
+
+    def run(connection: Any) -> None:
+        try:
+            installer.install(connection)
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in connections]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    assert errors == []
+    assert installer.installed_version(connections[0]) == installer.scripts_version()
+    objects = _objects(connections[0])
+    assert [o for o in objects if o[2] != "VALID"] == []
+
+
+def test_preflight_notes_a_missing_manage_scheduler(fresh_schema: Any, schema_connect: Any) -> None:
+    """E-17: grants.sql does not grant MANAGE SCHEDULER (optional): preflight says what it costs."""
+    user, password = fresh_schema()
+    lines: list[str] = []
+    result = installer.check(schema_connect(user, password), log=lines.append)
+    assert result.ok
+    assert any("NOTE: without MANAGE SCHEDULER" in line for line in lines), lines

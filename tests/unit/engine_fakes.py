@@ -151,7 +151,7 @@ def by_ids(rows: dict[int, list[tuple[Any, ...]]]) -> Callable[[str, dict[str, A
 
 
 def watchdog_pattern() -> str:
-    return re.escape("l_state := otask.instance_state(p_instance_id => r.id);")
+    return re.escape("otask.heal_instances(p_instance_ids => :ids);")
 
 
 STATUS_PATTERN = r"from otask_instances_v i\n where i\.instance_id in"

@@ -265,3 +265,24 @@ def test_grants_help_asks_for_a_dba_connection(capsys: pytest.CaptureFixture[str
     _, out, _ = run(capsys, "grants", "--help")
     assert "connection id of a DBA" in " ".join(out.split())
     assert "of the schema owner" not in out
+
+
+def test_install_force_replaces_a_changed_unit_while_workers_run(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """E-3: without --force the CLI refuses (naming the workers); with it the DBA accepts the wait."""
+    from tests.unit.test_installer import _with_source, _workers
+
+    connection = _workers(_with_source(installed(FakeConnection()), changed="OTASK_WORKER"))
+    _connect_to(monkeypatch, connection)
+    code, _, err = run(capsys, "install", "--dsn", "h:1521/S", "--user", "APP")
+    assert code != cli.EXIT_OK
+    assert "OTASK_W42_7" in err
+    assert "--force" in err
+    connection = _workers(_with_source(installed(FakeConnection()), changed="OTASK_WORKER"))
+    _connect_to(monkeypatch, connection)
+    code, out, _ = run(capsys, "install", "--dsn", "h:1521/S", "--user", "APP", "--force")
+    assert "installed in APP" in out
+    assert code == cli.EXIT_OK
+    replaced = [s for s in connection.sql() if s.lower().startswith("create or replace package")]
+    assert len(replaced) == 1

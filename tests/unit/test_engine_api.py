@@ -534,3 +534,38 @@ def test_hook_closes_the_connection_when_the_engine_refuses(monkeypatch: pytest.
     with pytest.raises(engine_errors.InvalidStateError, match="ORA-20102: instance 42 is FAILED"):
         OracleTaskManagerHook().set_threads(42, 3)
     assert connection.closed
+
+
+def test_a_large_batch_goes_in_chunks_in_one_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    """S-10: no single huge JSON document; every chunk in the same transaction, one commit."""
+    monkeypatch.setattr(engine_api, "ADD_TASKS_CHUNK", 1000)
+    tasks = [TaskSpec(sql=f"insert into t values ({i})") for i in range(2500)]
+
+    def text(bind: Any) -> str:
+        return bind if isinstance(bind, str) else bind.getvalue()  # small chunks go as str
+
+    def added(sql: str, binds: dict[str, Any]) -> list[tuple[int]]:
+        return [(len(json.loads(text(binds["p_tasks"]))),)]
+
+    connection = (
+        EngineFakeConnection()
+        .on("callfunc otask.create_instance", [(7,)])
+        .on("callfunc otask.add_tasks", added)
+    )
+    result = submit(connection, run_key=None, tasks=tasks)
+    assert result.tasks_added == 2500
+    calls = [e for e in connection.executed if e.sql == "callfunc otask.add_tasks"]
+    sizes = [len(json.loads(text(call.binds["p_tasks"]))) for call in calls]
+    assert sizes == [1000, 1000, 500]
+    first = json.loads(text(calls[1].binds["p_tasks"]))[0]
+    assert first == {"sql": "insert into t values (1000)"}  # order kept across chunks
+    assert (connection.commits, connection.rollbacks) == (1, 0)
+
+
+def test_a_bad_task_anywhere_rejects_the_batch_before_any_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_api, "ADD_TASKS_CHUNK", 10)
+    tasks: list[Any] = [{"sql": "begin null; end;"} for _ in range(25)] + [{"sql": ""}]
+    connection = EngineFakeConnection()
+    with pytest.raises(ValueError, match="tasks"):
+        engine_api.add_tasks(connection, 7, tasks)
+    assert connection.sql() == []

@@ -38,7 +38,7 @@ def test_install_runs_preflight_first_then_every_script_statement() -> None:
     version = installer.install(connection)
 
     assert version == 1
-    sent = connection.sql()
+    sent = [s for s in connection.sql() if s not in (installer.USER_SOURCE_SQL, installer.ENGINE_TABLE_SQL)]
     expected = [s.text for s in parse_script(sql_root() / "install.sql") if hasattr(s, "kind")]
     assert sent[: len(expected)] == expected
     assert PREFLIGHT.split()[-1] in sent[0]
@@ -118,7 +118,96 @@ def test_grants_script_gets_the_owner_as_a_define() -> None:
     connection = FakeConnection()
     installer.grant(connection, "APP_OWNER")
     (block,) = connection.sql()
-    assert "upper(trim('APP_OWNER'))" in block
+    assert "upper(trim(q'[APP_OWNER]'))" in block
+
+
+# --- E-3: re-install while workers run ---------------------------------------------------------
+
+
+def _stored(text: str) -> list[tuple[str]]:
+    """USER_SOURCE rows for a unit: one row per line, each with its newline (as Oracle keeps it)."""
+    lines = text.split("\n")
+    return [(line + "\n",) for line in lines[:-1]] + [(lines[-1],)]
+
+
+def _units() -> list[tuple[str, str, str]]:
+    """(type, name, stored text) of every PL/SQL unit that install.sql creates."""
+    from airflow_provider_oracle_tasks.install.script_runner import Statement, plsql_unit, stored_source
+
+    result = []
+    for item in parse_script(sql_root() / "install.sql"):
+        if isinstance(item, Statement) and (unit := plsql_unit(item.text)) is not None:
+            result.append((unit.type, unit.name, str(stored_source(item.text))))
+    return result
+
+
+def _with_source(connection: FakeConnection, changed: str | None = None) -> FakeConnection:
+    """USER_SOURCE answers: every unit as shipped, except ``changed`` (a name) which differs."""
+    units = {(t, n): text for t, n, text in _units()}
+
+    def answer(sql: str, binds: dict) -> list[tuple[str]]:
+        text = units.get((binds["unit_type"], binds["unit_name"]))
+        if text is None:
+            return []
+        if binds["unit_name"] == changed and binds["unit_type"] == "PACKAGE BODY":
+            text = text.replace("end ", "end  ", 1)  # one blank more: a changed source
+        return _stored(text)
+
+    return connection.on(r"^select text\s+from user_source", answer)
+
+
+def _workers(connection: FakeConnection) -> FakeConnection:
+    return connection.on(r"table_name = 'OTASK_WORKERS'", [(1,)]).on(
+        r"from user_scheduler_running_jobs r", [("OTASK_W42_7", 42), ("OTASK_W42_8", 42)]
+    )
+
+
+def test_reinstall_with_identical_source_sends_no_plsql_unit_even_while_workers_run() -> None:
+    connection = _workers(_with_source(installed(FakeConnection())))
+    installer.install(connection)
+    sent = connection.sql()
+    assert not [s for s in sent if s.lower().startswith("create or replace package")]
+    # the rest of the script still runs (tables, views, version) and the check reads no workers
+    assert any("otask_install.validate_objects" in s for s in sent)
+    assert installer.RUNNING_WORKERS_SQL not in sent
+
+
+def test_changed_body_while_workers_run_is_refused_naming_them_and_changes_nothing() -> None:
+    connection = _workers(_with_source(installed(FakeConnection()), changed="OTASK_WORKER"))
+    with pytest.raises(installer.EngineBusyError) as raised:
+        installer.install(connection)
+    message = str(raised.value)
+    assert "PACKAGE BODY OTASK_WORKER" in message
+    assert "instances 42" in message
+    assert "OTASK_W42_7" in message
+    assert "--force" in message
+    assert "OTASK.STOP" in message
+    assert _changes(connection) == []
+
+
+def test_force_replaces_only_the_changed_unit_while_workers_run() -> None:
+    connection = _workers(_with_source(installed(FakeConnection()), changed="OTASK_WORKER"))
+    installer.install(connection, force=True)
+    replaced = [s for s in connection.sql() if s.lower().startswith("create or replace package")]
+    assert len(replaced) == 1
+    assert replaced[0].lower().startswith("create or replace package body otask_worker")
+
+
+def test_changed_body_without_running_workers_is_replaced() -> None:
+    connection = _with_source(installed(FakeConnection()), changed="OTASK_ENGINE").on(
+        r"table_name = 'OTASK_WORKERS'", [(1,)]
+    )
+    installer.install(connection)
+    replaced = [s for s in connection.sql() if s.lower().startswith("create or replace package")]
+    assert [r.split("\n", 1)[0].lower() for r in replaced] == [
+        "create or replace package body otask_engine as"
+    ]
+
+
+def test_source_comparison_is_exact_apart_from_trailing_whitespace() -> None:
+    assert installer._same_source("package x as\nend x;", "package x as\nend x;\n")
+    assert not installer._same_source("package x as\nend x;", "PACKAGE x as\nend x;")
+    assert not installer._same_source("package x as\n  null;\nend x;", "package x as\n null;\nend x;")
 
 
 @pytest.mark.parametrize(

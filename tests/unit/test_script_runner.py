@@ -174,7 +174,7 @@ def test_semicolon_inside_strings_and_quoted_names_does_not_end_statement(tmp_pa
         "q'!it's; ok!'",
         "Q'#it's; ok#'",
         "nq'|it's; ok|'",
-        "NQ'[multi;\n/\nline;]'",
+        "NQ'[multi;\n/ 2\nline;]'",  # a line holding only '/' is refused (E-20)
     ],
 )
 def test_q_quotes_with_each_delimiter_family(tmp_path: Path, literal: str) -> None:
@@ -196,7 +196,8 @@ def test_line_comment_with_semicolon_does_not_end_statement(tmp_path: Path) -> N
     assert texts(script) == ["select 1 -- not the end;\nfrom dual"]
 
 
-def test_slash_line_inside_block_comment_does_not_end_plsql(tmp_path: Path) -> None:
+def test_slash_line_inside_block_comment_is_refused(tmp_path: Path) -> None:
+    """E-20: SQL*Plus would end (and run) the block at that '/'; the runner refuses the script."""
     script = write(
         tmp_path,
         "a.sql",
@@ -210,10 +211,12 @@ def test_slash_line_inside_block_comment_does_not_end_plsql(tmp_path: Path) -> N
         /
         """,
     )
-    assert texts(script) == ["begin\n  /* old code;\n/\n  */\n  null;\nend;"]
+    with pytest.raises(ScriptError, match="inside a /\\* comment \\*/: SQL\\*Plus ends and runs"):
+        texts(script)
 
 
-def test_multiline_string_containing_a_slash_line(tmp_path: Path) -> None:
+def test_multiline_string_containing_a_slash_line_is_refused(tmp_path: Path) -> None:
+    """E-20: same for a '/' line inside a literal, in PL/SQL and in SQL."""
     script = write(
         tmp_path,
         "a.sql",
@@ -229,10 +232,16 @@ def test_multiline_string_containing_a_slash_line(tmp_path: Path) -> None:
         y');
         """,
     )
-    assert texts(script) == [
-        "begin\n  dbms_output.put_line('before\n/\nafter');\nend;",
-        "insert into t values ('x\n/\ny')",
-    ]
+    with pytest.raises(ScriptError, match="inside a quoted string") as raised:
+        texts(script)
+    assert raised.value.line == 3
+
+
+def test_a_lone_dot_line_is_refused(tmp_path: Path) -> None:
+    """E-20: SQL*Plus's block terminator '.' would end the block without running it."""
+    script = write(tmp_path, "a.sql", "begin\n  null;\n.\nend;\n/\n")
+    with pytest.raises(ScriptError, match=r"a line holding only '\.'"):
+        texts(script)
 
 
 def test_plsql_block_keeps_every_semicolon_and_ends_only_at_slash(tmp_path: Path) -> None:

@@ -61,10 +61,18 @@ def _connection(
 # --- SQL text ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sql", [status.WATCHDOG_SQL, status.STATUS_SQL, status.FAILED_TASKS_SQL])
+@pytest.mark.parametrize("sql", [status.STATUS_SQL, status.FAILED_TASKS_SQL])
 def test_status_statements_take_one_bind_the_json_id_list(sql: str) -> None:
     assert _binds_in(sql) == {"ids"}
     assert "json_table(:ids, '$[*]' columns (id number path '$'))" in sql
+
+
+def test_watchdog_is_one_set_based_call_whatever_the_number_of_ids() -> None:
+    """S-1: no PL/SQL loop over the ids on the client's block; the engine finds the suspects."""
+    assert _binds_in(status.WATCHDOG_SQL) == {"ids"}
+    assert status.WATCHDOG_SQL.count("otask.") == 1
+    assert "otask.heal_instances(p_instance_ids => :ids);" in status.WATCHDOG_SQL
+    assert "loop" not in status.WATCHDOG_SQL.lower()
 
 
 def test_status_sql_select_list_matches_the_parsed_columns() -> None:
@@ -77,9 +85,9 @@ def test_failed_tasks_sql_limit_is_the_documented_constant() -> None:
     assert f"f.rn <= {status.MAX_FAILED_TASKS}\n" in status.FAILED_TASKS_SQL
 
 
-def test_watchdog_ignores_only_unknown_instances() -> None:
-    assert "when otask.e_unknown_instance then" in status.WATCHDOG_SQL
-    assert "when others" not in status.WATCHDOG_SQL.lower()
+def test_watchdog_swallows_no_error() -> None:
+    """Unknown ids are ignored by the engine itself; a real error (e.g. ORA-04068) must reach the read."""
+    assert "exception" not in status.WATCHDOG_SQL.lower()
 
 
 # --- rows -> InstanceStatus --------------------------------------------------------------------
@@ -396,3 +404,26 @@ def test_view_column_parser_reads_aliases_not_inner_columns() -> None:
     assert {"instance_id", "live_workers", "tasks_per_second", "waiting_tasks", "close_count"} <= columns
     assert "ws" not in columns
     assert "total" not in columns
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"), [([("SCHEDULED",)], "SCHEDULED"), ([("MISSING",)], "MISSING"), ([], "UNKNOWN")]
+)
+def test_watchdog_job_state_is_read_through_the_engine_package(rows: list[tuple[str]], expected: str) -> None:
+    """Item 3: role holders cannot read the owner's scheduler views, so OTASK answers for them."""
+    from tests.unit.fakes import FakeConnection
+
+    connection = FakeConnection().on(re.escape(status.WATCHDOG_JOB_SQL), rows)
+    assert status.fetch_watchdog_job_state(connection) == expected
+    assert connection.sql() == ["select otask.watchdog_job_state from dual"]
+
+
+@pytest.mark.parametrize("count", [1, 1000, 10_000])
+def test_a_status_read_sends_three_statements_whatever_the_number_of_instances(count: int) -> None:
+    """Item 4 / S-1: the statements of a read do not grow with the instances it reads."""
+    from tests.unit.fakes import FakeConnection
+
+    connection = FakeConnection()
+    result = status.fetch_statuses(connection, range(1, count + 1))
+    assert len(result) == count
+    assert connection.sql() == [status.WATCHDOG_SQL, status.STATUS_SQL, status.FAILED_TASKS_SQL]

@@ -39,6 +39,8 @@ end;
 -- provider's sensors and triggers dequeue as (by correlation = instance id). DBAs may add their
 -- own subscribers with DBMS_AQADM.ADD_SUBSCRIBER: each gets its own copy of every event.
 declare
+  e_subscriber_exists exception;
+  pragma exception_init(e_subscriber_exists, -24034);  -- E-18: added by a concurrent install
   l_count pls_integer;
 begin
   select count(*) into l_count
@@ -50,5 +52,8 @@ begin
       subscriber => sys.aq$_agent('OTASK_WATCH', null, null));
     dbms_output.put_line('added subscriber OTASK_WATCH to queue OTASK_EVENTS');
   end if;
+exception
+  when e_subscriber_exists then
+    null;
 end;
 /

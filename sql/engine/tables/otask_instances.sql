@@ -14,6 +14,8 @@
 --   closed_*        counts written once by the close (the views show live counts).
 --   close_count     how many times the instance was closed (retry_failed reopens it); part of
 --                   the completion event so a listener can tell the closes apart.
+--   last_watch_at   when the watchdog last healed it: throttles the heals of idle workers and
+--                   of the schema watchdog job to one per interval (OTASK_ENGINE.HEAL).
 begin
   otask_install.ensure_object('TABLE', 'OTASK_INSTANCES', q'[
     create table otask_instances (
@@ -43,6 +45,7 @@ begin
       closed_failed        number(9),
       closed_skipped       number(9),
       closed_stopped       number(9),
+      last_watch_at        timestamp(6) with time zone,
       constraint otask_instances_pk primary key (instance_id),
       constraint otask_instances_run_key_uk unique (run_key),
       constraint otask_instances_ts_fk foreign key (taskspace) references otask_taskspaces (taskspace),
