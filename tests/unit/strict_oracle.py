@@ -331,6 +331,9 @@ def check_sql(sql: str) -> None:
     """SQL or PL/SQL text as the driver sends it."""
     cat = catalog()
     tokens = _tokens(sql)
+    # A stored unit (package body, ...) has many statements with their own scopes, which this
+    # reader does not track: tools/sqlcheck resolves those; here only what a flat read can prove.
+    stored = len(tokens) > 1 and tokens[0] == "CREATE"
     aliases, tables = _sources(tokens, _ctes(tokens))
     if cat.schema_known:
         for table in tables:
@@ -346,6 +349,8 @@ def check_sql(sql: str) -> None:
         if dot != "." or not _is_name(head) or not _is_name(member) or (i and tokens[i - 1] == "."):
             continue
         head, member = _name(head), _name(member)
+        if head in aliases and head not in cat.packages and stored:
+            continue
         if head in aliases and head not in cat.packages:
             columns = cat.tables.get(aliases[head])
             if columns is not None and member not in columns and member not in ("NEXTVAL", "CURRVAL"):
