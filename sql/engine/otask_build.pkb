@@ -319,6 +319,7 @@ create or replace package body otask_build as
     p_binds     clob) return number is
     l_task_id number := otask_task_seq.nextval;
     l_state   varchar2(16);
+    l_group   number;
     l_binds   json_element_t;
     l_tasks   t_numbers;
     l_nos     t_numbers;
@@ -337,8 +338,9 @@ create or replace package body otask_build as
     end if;
     -- (initial_state takes a record, so it is evaluated in PL/SQL, not inside the INSERT)
     l_state := initial_state(p_inst, p_group);
+    l_group := effective_group(p_inst, p_group);  -- a private function: not callable in SQL
     insert into otask_tasks (task_id, instance_id, name, sql_text, group_no, priority, state, retries)
-    values (l_task_id, p_inst.instance_id, p_name, p_sql, effective_group(p_inst, p_group),
+    values (l_task_id, p_inst.instance_id, p_name, p_sql, l_group,
             p_priority, l_state,
             nvl(p_retries, p_inst.default_retries));
     insert_binds(l_tasks, l_nos, l_names, l_values);
