@@ -177,7 +177,7 @@ class TaskProblem:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InstanceStatus:
     """The state of one instance at one read; ``to_dict`` goes into TriggerEvents and XCom."""
 

@@ -117,6 +117,8 @@ Reading = InstanceStatus | ReadProblem
 class Subscription(_Subscription[int, InstanceStatus]):
     """One waiter's mailbox: the newest reading of its instance, never a growing queue."""
 
+    __slots__ = ()
+
     @property
     def instance_id(self) -> int:
         return self.query

@@ -80,40 +80,89 @@ class ReadProblem:
 
 
 class Subscription(Generic[Q, R]):
-    """One waiter's mailbox: the newest reading of its key, never a growing queue."""
+    """One waiter's mailbox: the newest reading of its key, never a growing queue.
 
-    __slots__ = ("_latest", "_ready", "context", "interval", "last_read", "query")
+    Lean on purpose (S-6): with 10 000 waiters every object a wait keeps alive is 10 000 objects
+    the garbage collector walks, so a wait holds one coroutine and one future, and a deadline is
+    one timer per subscription (re-armed only when it changes), not a new timeout per wait.
+    """
+
+    __slots__ = (
+        "_deadline",
+        "_expired",
+        "_fresh",
+        "_latest",
+        "_timer",
+        "_waiter",
+        "context",
+        "interval",
+        "last_read",
+        "query",
+    )
 
     def __init__(self, query: Q, interval: float) -> None:
         self.query = query
         self.interval = interval
         self.last_read: float | None = None
         self._latest: R | ReadProblem | None = None
-        self._ready = asyncio.Event()
+        self._fresh = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._expired = False
         self.context = contextvars.copy_context()
         """The subscriber's context (its trigger's log routing): shared warnings are logged in it."""
 
     def deliver(self, reading: R | ReadProblem) -> None:
         self._latest = reading
-        self._ready.set()
+        self._fresh = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def next(self) -> R | ReadProblem:
         """Wait for a reading newer than the one returned last time."""
-        await self._ready.wait()
-        self._ready.clear()
+        while not self._fresh:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        self._fresh = False
         reading = self._latest
         assert reading is not None
         return reading
 
-    async def next_before(self, deadline: float | None) -> R | ReadProblem:
+    def next_before(self, deadline: float | None) -> Awaitable[R | ReadProblem]:
         """:meth:`next`, or :class:`TimeoutError` once ``deadline`` (epoch seconds, or None) passes."""
         if deadline is None:
-            return await self.next()
+            return self.next()
+        return self._next_before(deadline)
+
+    async def _next_before(self, deadline: float) -> R | ReadProblem:
         remaining = deadline - time.time()
-        if remaining <= 0:
+        if remaining <= 0 or (self._expired and deadline == self._deadline):
             raise TimeoutError
-        async with asyncio.timeout(remaining):
-            return await self.next()
+        if deadline != self._deadline:
+            self.close()
+            self._deadline = deadline
+            self._timer = asyncio.get_running_loop().call_later(remaining, self._expire)
+        return await self.next()
+
+    def _expire(self) -> None:
+        self._timer = None
+        self._expired = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(TimeoutError())
+
+    def close(self) -> None:
+        """Drop the deadline timer (on unsubscribe: a timer would keep the subscription alive)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._expired = False
+        self._deadline = None
 
 
 @dataclass
@@ -241,6 +290,7 @@ class SharedPoller(ABC, Generic[K, Q, R, S]):
         if subs is None or subscription not in subs:
             return
         subs.discard(subscription)
+        subscription.close()
         self._count -= 1
         interval = subscription.interval
         left = self._intervals[interval] - 1
