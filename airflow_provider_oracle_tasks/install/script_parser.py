@@ -18,11 +18,13 @@ from __future__ import annotations
 import importlib.resources
 import re
 import shlex
-import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeAlias, TypeVar, overload
+
+from airflow_provider_oracle_tasks.install.script_lexer import Lex as _Lex
+from airflow_provider_oracle_tasks.install.script_lexer import scan as _scan
 
 __all__ = [
     "Command",
@@ -183,115 +185,6 @@ class _Defines(dict[str, str]):
     def get(self, key: str, default: _T, /) -> str | _T: ...
     def get(self, key: str, default: object = None, /) -> object:
         return super().get(key.upper(), default)
-
-
-# --------------------------------------------------------------------------------------------
-# Lexing: one line at a time, carrying comment/string state across lines.
-# --------------------------------------------------------------------------------------------
-
-_IDENT_CHARS = frozenset(string.ascii_letters + string.digits + "_$#")
-_Q_CLOSERS = {"[": "]", "{": "}", "(": ")", "<": ">"}
-_LexMode: TypeAlias = Literal["code", "comment", "string", "ident"]
-
-
-@dataclass(frozen=True)
-class _Lex:
-    """Where a line starts: in code, inside a ``/* */`` comment, a literal or a quoted name."""
-
-    mode: _LexMode = "code"
-    close: str = ""  # what ends the current literal: "'" or, for q'[...]', "]'"
-
-
-def _q_quote_starts(line: str, i: int) -> bool:
-    """``q'`` / ``nq'`` only open a q-quote at the start of a token (not inside ``seq'``...)."""
-    if i + 2 >= len(line) or line[i + 1] != "'":
-        return False
-    if i == 0 or line[i - 1] not in _IDENT_CHARS:
-        return True
-    return line[i - 1] in "nN" and (i == 1 or line[i - 2] not in _IDENT_CHARS)
-
-
-def _scan(line: str, lex: _Lex) -> tuple[str, str, _Lex]:
-    """Mask one line so terminators can be found with plain string operations.
-
-    Returns ``(code, nocomment, lex_after)``, both the length of ``line``: ``code`` has comments
-    replaced by spaces and literals/quoted names by ``_``; ``nocomment`` only blanks comments
-    (used to read object names).
-    """
-    code = list(line)
-    keep = list(line)
-    mode: _LexMode = lex.mode
-    close = lex.close
-    i, n = 0, len(line)
-    while i < n:
-        c = line[i]
-        if mode == "code":
-            if line.startswith("--", i):
-                for j in range(i, n):
-                    code[j] = keep[j] = " "
-                break
-            if line.startswith("/*", i):
-                code[i] = code[i + 1] = keep[i] = keep[i + 1] = " "
-                mode = "comment"
-                i += 2
-            elif c in "qQ" and _q_quote_starts(line, i):
-                delimiter = line[i + 2]
-                close = _Q_CLOSERS.get(delimiter, delimiter) + "'"
-                code[i] = code[i + 1] = code[i + 2] = "_"
-                mode = "string"
-                i += 3
-            elif c == "'":
-                code[i] = "_"
-                mode, close = "string", "'"
-                i += 1
-            elif c == '"':
-                code[i] = "_"
-                mode = "ident"
-                i += 1
-            else:
-                i += 1
-        elif mode == "comment":
-            end = line.find("*/", i)
-            stop = n if end < 0 else end + 2
-            for j in range(i, stop):
-                code[j] = keep[j] = " "
-            if end >= 0:
-                mode = "code"
-            i = stop
-        elif mode == "ident":
-            code[i] = "_"
-            if c == '"':
-                mode = "code"
-            i += 1
-        elif close == "'":
-            code[i] = "_"
-            if c == "'":
-                if i + 1 < n and line[i + 1] == "'":
-                    code[i + 1] = "_"
-                    i += 2
-                    continue
-                mode = "code"
-            i += 1
-        else:
-            code[i] = "_"
-            if line.startswith(close, i):
-                code[i + 1] = "_"
-                mode = "code"
-                i += 2
-            else:
-                i += 1
-    return "".join(code), "".join(keep), _Lex(mode, close if mode == "string" else "")
-
-
-def mask_text(text: str) -> tuple[str, str]:
-    """Mask a whole statement: ``(code, nocomment)`` as :func:`_scan` does for one line."""
-    lex = _Lex()
-    code_lines, keep_lines = [], []
-    for line in text.split("\n"):
-        code, keep, lex = _scan(line, lex)
-        code_lines.append(code)
-        keep_lines.append(keep)
-    return "\n".join(code_lines), "\n".join(keep_lines)
 
 
 # --------------------------------------------------------------------------------------------

@@ -29,13 +29,13 @@ from typing import Any, Protocol
 
 import oracledb
 
+from airflow_provider_oracle_tasks.install.script_lexer import mask_text
 from airflow_provider_oracle_tasks.install.script_parser import (
     Command,
     Location,
     ScriptError,
     ScriptItem,
     Statement,
-    mask_text,
     parse_script,
     script_defines,
     sql_root,
