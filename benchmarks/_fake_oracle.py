@@ -46,9 +46,16 @@ _PER_ID_LOOP = re.compile(
     r"for\s+\w+\s+in\s*\(\s*select\s[^;]*?json_table\s*\(\s*:ids[^;]*?\)\s*loop(?P<body>.*?)end\s+loop",
     re.IGNORECASE | re.DOTALL,
 )
+_SET_BASED_CALL = re.compile(r"\botask\.heal_instances\s*\(", re.IGNORECASE)
+SET_BASED_STATEMENTS = 2
+"""``otask.heal_instances`` (the set-based watchdog of the engine's issue): the JSON check and ONE
+select over all ids that finds the suspects (otask_engine ``find_and_heal``); each suspect then
+costs a heal (HEALED_ID_STATEMENTS, one commit). The fake's workers are all alive and at their
+target, so it has no suspects; the select's anti-join is modelled as the pessimistic nested-loop
+plan: VIEW_PROBES_PER_WORKER dictionary-view probes per live worker of the ids read."""
 _PER_ID_CALL = re.compile(r"\b(otask\.instance_state|otask_engine\.heal)\s*\(", re.IGNORECASE)
 _STATEMENT_START = re.compile(
-    r"(?:^|;|\bbegin\b|\bloop\b|\bthen\b|\belse\b|\(|\bin\s*\()\s*(select|insert|update|delete|merge)\b",
+    r"(?:^|;|\bbegin\b|\bloop\b|\bthen\b|\belse\b)\s*(select|insert|update|delete|merge)\b",
     re.IGNORECASE,
 )
 
@@ -74,12 +81,20 @@ def database_work(sql: str, ids: list[int], instances: dict[int, Instance]) -> W
       costs, per id, :data:`HEALED_ID_STATEMENTS` statements, :data:`HEALED_ID_COMMITS` commit and
       :data:`VIEW_PROBES_PER_WORKER` dictionary-view probes per live worker for a RUNNING or
       STOPPING instance, and :data:`FINISHED_ID_STATEMENTS` for another one, plus the loop's cursor.
-    * Any other statement costs the SQL statements written in it (a set-based watchdog: one
-      statement for all ids, whatever their number), each counted once. A heal that such a block
-      calls only for suspect instances costs nothing here: the fake's workers are all alive.
+    * A block calling ``otask.heal_instances`` (the set-based watchdog) costs
+      :data:`SET_BASED_STATEMENTS` whatever the number of ids, no commit (no suspects: the fake's
+      workers are all alive), and the view probes of its anti-join (see the constant).
+    * Any other statement costs the SQL statements written in it, each counted once.
     """
     text = _strip_comments(sql)
     work = Work()
+    if _SET_BASED_CALL.search(text):
+        work.statements = SET_BASED_STATEMENTS + len(_STATEMENT_START.findall(text))
+        for instance_id in dict.fromkeys(ids):
+            instance = instances.get(instance_id)
+            if instance is not None and instance.state in ("RUNNING", "STOPPING"):
+                work.view_probes += VIEW_PROBES_PER_WORKER * instance.live_workers
+        return work
     loop = _PER_ID_LOOP.search(text)
     if loop is not None and _PER_ID_CALL.search(loop.group("body")):
         work.statements += 1  # the cursor over the ids
