@@ -102,6 +102,7 @@ class Probe:
 
     def __init__(self) -> None:
         self.late: list[float] = []
+        self.cpu: list[float] = []  # CPU the process used while the probe slept beyond PROBE
         self.spans: list[tuple[float, float]] = []
         self.recording = False
         self._task: asyncio.Task[None] | None = None
@@ -109,17 +110,24 @@ class Probe:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            started = loop.time()
+            started, cpu = loop.time(), time.process_time()
             await asyncio.sleep(PROBE)
             if self.recording:
                 woke = loop.time()
                 self.late.append(max(woke - started - PROBE, 0.0))
+                self.cpu.append(max(time.process_time() - cpu - PROBE, 0.0))
                 self.spans.append((started, woke))
 
     def late_without(self, collections: FullCollections) -> list[float]:
         """Lateness of the probe sleeps during which no full collection ran: the code's own stall."""
         pairs = zip(self.late, self.spans, strict=True)
         return [late for late, span in pairs if not collections.overlaps(*span)]
+
+    def cpu_without(self, collections: FullCollections) -> list[float]:
+        """CPU the loop spent in the late sleeps without a full collection: the stall on an idle
+        machine (wall lateness also counts the time other processes had the cores)."""
+        pairs = zip(self.cpu, self.spans, strict=True)
+        return [cpu for cpu, span in pairs if not collections.overlaps(*span)]
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -200,6 +208,7 @@ async def scenario(
     wall = loop.time() - wall_before
     probe.recording = False
     own = sorted(probe.late_without(collections))
+    own_cpu = sorted(probe.cpu_without(collections))
     pauses = [end - start for start, end in collections.passes]
     counts = {k: v - counts_before[k] for k, v in db.counts.snapshot().items()}
     reads = len(db.read_started) - reads_before
@@ -221,6 +230,7 @@ async def scenario(
             "stall_max_ms": (late[-1] if late else 0.0) * 1000,
             "stall_p99_ms": (late[min(len(late) - 1, int(0.99 * len(late)))] if late else 0.0) * 1000,
             "stall_without_full_gc_max_ms": (own[-1] if own else 0.0) * 1000,
+            "stall_cpu_without_full_gc_max_ms": (own_cpu[-1] if own_cpu else 0.0) * 1000,
             "full_gc_per_interval": len(pauses) / (wall / interval),
             "full_gc_pause_max_ms": max(pauses, default=0.0) * 1000,
         }
@@ -338,13 +348,16 @@ def targets(per_n: dict[int, dict[str, Any]], soak_figures: dict[str, Any] | Non
         if value is not None:
             worst = per_n[n]["stall_max_ms"]["max"]
             own = per_n[n]["stall_without_full_gc_max_ms"]["max"]
+            own_cpu = per_n[n]["stall_cpu_without_full_gc_max_ms"]["max"]
             out[f"stall_at_{n}"] = {
                 "limit_ms": limit,
                 "median_ms": value,
                 "max_ms": worst,
                 "max_without_full_gc_ms": own,
+                "cpu_max_without_full_gc_ms": own_cpu,
                 "met": worst <= limit,
                 "met_without_full_gc": own <= limit,
+                "met_in_cpu_without_full_gc": own_cpu <= limit,
             }
     burst_n = next((n for n in sorted(per_n) if n >= BURST), None)
     if burst_n is not None:
@@ -476,6 +489,7 @@ def report(figures: dict[str, Any]) -> None:
         ("loop stall max ms", "stall_max_ms", 1, 1),
         ("loop stall p99 ms", "stall_p99_ms", 1, 1),
         ("stall max without full GC ms", "stall_without_full_gc_max_ms", 1, 1),
+        ("  its CPU part (idle machine) ms", "stall_cpu_without_full_gc_max_ms", 1, 1),
         ("full GC passes per interval", "full_gc_per_interval", 1, 2),
         ("full GC pause max ms", "full_gc_pause_max_ms", 1, 1),
         ("subscribe us, 100th", "subscribe_us_at_100", 1, 0),
