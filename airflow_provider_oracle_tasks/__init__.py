@@ -18,7 +18,7 @@ def get_provider_info() -> dict:
         "name": "Oracle Tasks",
         "description": (
             "Operators, sensors and triggers that let Oracle Database run parallel batches "
-            "(DBMS_SCHEDULER workers), Scheduler chains and AQ event waits while Airflow orchestrates."
+            "(Oracle Scheduler workers), Scheduler chains and AQ event waits while Airflow orchestrates."
         ),
         "versions": [__version__],
         "project-urls": {
@@ -59,6 +59,10 @@ def get_provider_info() -> dict:
                     f"{_PACKAGE}.triggers.aq",
                 ],
             }
+        ],
+        "extra-links": [
+            f"{_PACKAGE}.links.OracleTaskManagerInstanceLink",
+            f"{_PACKAGE}.links.OracleSchedulerChainLink",
         ],
         "integrations": [
             {

@@ -11,20 +11,29 @@ from collections.abc import Mapping
 from typing import Any
 
 # Oracle's simple (unquoted) SQL name: a letter, then letters, digits, _, $ or #; 128 bytes max
-# (19c+). Quoted names are not accepted: nothing the provider creates needs them.
-_SIMPLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_$#]{0,127}$")
+# (19c+; ASCII only, so characters are bytes). Quoted names are not accepted: nothing the
+# provider creates needs them. Always fullmatch: "$" would also match before a trailing newline.
+_SIMPLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_$#]{0,127}")
 
 
 def oracle_identifier(value: Any, argument: str, *, optional: bool = False) -> str | None:
     """Return ``value`` upper-cased if it is a simple Oracle name, else raise ValueError."""
     if value is None and optional:
         return None
-    if not isinstance(value, str) or not _SIMPLE_NAME.match(value):
+    if not isinstance(value, str) or not _SIMPLE_NAME.fullmatch(value):
         raise ValueError(
             f"{argument}={value!r} is not a valid Oracle name: use 1-128 characters, a letter first, "
             "then letters, digits, _, $ or # (no quotes, spaces or dots)."
         )
     return value.upper()
+
+
+def job_class(value: Any, argument: str) -> str | None:
+    """A Scheduler job class name, upper-cased, or None; a ``SYS.`` prefix is allowed and dropped
+    (job classes always live in SYS), as the engine's ``checked_job_class`` does."""
+    if isinstance(value, str) and value[:4].upper() == "SYS.":
+        value = value[4:]
+    return oracle_identifier(value, argument, optional=True)
 
 
 def flag(value: Any, argument: str) -> bool:
@@ -41,11 +50,13 @@ MAX_THREADS = 1000  # OTASK.C_MAX_THREADS
 MAX_RETRIES = 100  # OTASK.C_MAX_RETRIES
 MAX_RETRY_DELAY_SECONDS = 86400  # OTASK_INSTANCES.RETRY_DELAY_SECONDS check
 MAX_GROUP = 999_999_999  # OTASK_TASKS.GROUP_NO number(9)
-MAX_TASK_NAME = 256  # OTASK_TASKS.NAME varchar2(256)
+MAX_TASK_NAME = 256  # OTASK_TASKS.NAME varchar2(256 byte)
 MAX_BIND_VALUE_BYTES = 4000  # OTASK_TASK_BINDS.BIND_VALUE varchar2(4000)
 TASK_KEYS = ("sql", "name", "group", "priority", "retries", "binds")
 STOP_MODES = ("SOFT", "HARD")
-_BIND_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_$#]{0,127}$")
+MAX_BIND_NAME = 30  # otask_build.bind_name_or_null: at most 30 characters, OTASK_* reserved
+_BIND_NAME = re.compile(rf"[A-Za-z][A-Za-z0-9_$#]{{0,{MAX_BIND_NAME - 1}}}")
+_RESERVED_BIND_PREFIX = "OTASK_"
 
 
 def integer(value: Any, argument: str, *, low: int, high: int, fix: str = "") -> int:
@@ -102,12 +113,17 @@ def stop_mode(value: Any, argument: str) -> str:
 
 
 def text(value: Any, argument: str, *, max_length: int, optional: bool = True) -> str | None:
-    """A string of at most ``max_length`` characters (None allowed when optional)."""
+    """A string of at most ``max_length`` bytes in UTF-8 (None allowed when optional).
+
+    Bytes, because the columns behind these values are VARCHAR2 with byte semantics: 200 x "é"
+    is 200 characters but 400 bytes, and would fail the insert with ORA-12899.
+    """
     if value is None and optional:
         return None
-    if not isinstance(value, str) or not value or len(value) > max_length:
+    if not isinstance(value, str) or not value or len(value.encode("utf-8")) > max_length:
         raise ValueError(
-            f"{argument}={value!r} must be a non-empty string of at most {max_length} characters."
+            f"{argument}={value!r} must be a non-empty string of at most {max_length} bytes in UTF-8 "
+            f"({max_length} characters if plain ASCII; accented letters take 2 bytes or more)."
         )
     return value
 
@@ -144,10 +160,16 @@ def bind_values(value: Any, argument: str) -> dict[str, Any] | None:
         )
     result: dict[str, Any] = {}
     for name, item in value.items():
-        if not isinstance(name, str) or not _BIND_NAME.match(name):
+        if not isinstance(name, str) or not _BIND_NAME.fullmatch(name):
             raise ValueError(
                 f"{argument} has the bind name {name!r}: use the placeholder's name without the colon "
-                "(a letter, then letters, digits, _, $ or #), e.g. {'p1': 'x'} for :p1."
+                f"(a letter, then letters, digits, _, $ or #; at most {MAX_BIND_NAME} characters), "
+                "e.g. {'p1': 'x'} for :p1."
+            )
+        if name.upper().startswith(_RESERVED_BIND_PREFIX):
+            raise ValueError(
+                f"{argument} has the bind name {name!r}: names starting with {_RESERVED_BIND_PREFIX} are "
+                "reserved for the engine's own binds; rename the placeholder."
             )
         result[name] = _bind_value(item, f"{argument}[{name!r}]")
     return result

@@ -1,8 +1,9 @@
 """The DBA commands of ``oracle-tasks`` that act on instances: status, threads, stop, retry, purge.
 
-``cli.py`` parses the arguments and opens the connection; each function here validates, makes
-one engine call through :mod:`~airflow_provider_oracle_tasks.engine.api` (or the batched status
-read) and prints what happened. Exit codes are the ones documented in ``cli.py``.
+``cli/main.py`` parses the arguments, has :func:`check_arguments` check them (before any password
+prompt or connection) and opens the connection; each handler here makes one engine call through
+:mod:`~airflow_provider_oracle_tasks.engine.api` (or the batched status read) and prints what
+happened. Exit codes are the ones documented in ``cli.py``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,37 @@ def make_console() -> Console:
     return Console()
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Check and normalise the arguments of an engine command, before any prompt or connection.
+
+    A bad value exits 2 (usage) at once, whether or not the database is reachable; the handlers
+    below use the checked values.
+    """
+    if args.command in ("threads", "stop", "retry") or getattr(args, "instance_id", None) is not None:
+        args.instance_id = validation.instance_id(args.instance_id, "INSTANCE_ID")
+    if args.command == "status":
+        if args.instance_id is None and args.taskspace is None:
+            raise ValueError(
+                "name what to show: `status INSTANCE_ID` (the id goes before --watch, e.g. "
+                "`status 42 --watch`) or `status --taskspace NAME`."
+            )
+        if args.instance_id is not None and args.taskspace is not None:
+            raise ValueError("give INSTANCE_ID or --taskspace NAME, not both.")
+        if args.json and args.watch is not None:
+            raise ValueError("--json prints one status for scripts; it does not go with --watch.")
+        if args.taskspace is not None:
+            args.taskspace = str(validation.oracle_identifier(args.taskspace, "--taskspace"))
+            args.limit = validation.integer(args.limit, "--limit", low=1, high=1000)
+    elif args.command == "threads":
+        args.threads = validation.threads(args.threads, "N")
+    elif args.command == "retry":
+        args.threads = validation.optional_threads(args.threads, "--threads")
+    elif args.command == "purge":
+        args.older_than = validation.days(args.older_than, "--older-than")
+
+
 def run(args: argparse.Namespace, connection: Any) -> int:
+    """Run a command whose arguments :func:`check_arguments` has checked."""
     handlers = {"status": _status, "threads": _threads, "stop": _stop, "retry": _retry, "purge": _purge}
     return handlers[args.command](args, connection)
 
@@ -49,13 +80,6 @@ def _instance_exit(current: status.InstanceStatus) -> int:
 
 
 def _status(args: argparse.Namespace, connection: Any) -> int:
-    if (args.instance_id is None) == (args.taskspace is None):
-        raise ValueError(
-            "name what to show: `status INSTANCE_ID` (the id goes before --watch) or "
-            "`status --taskspace NAME`, not both."
-        )
-    if args.json and args.watch is not None:
-        raise ValueError("--json prints one status for scripts; it does not go with --watch.")
     try:
         if args.taskspace is not None:
             return _taskspace_status(args, connection)
@@ -66,7 +90,7 @@ def _status(args: argparse.Namespace, connection: Any) -> int:
 
 
 def _instance_status(args: argparse.Namespace, connection: Any) -> int:
-    instance_id = validation.instance_id(args.instance_id, "INSTANCE_ID")
+    instance_id = args.instance_id
     if args.json:
         current = status.fetch_status(connection, instance_id)
         print(json.dumps(current.to_dict(), indent=2))
@@ -92,8 +116,7 @@ def _instance_status(args: argparse.Namespace, connection: Any) -> int:
 
 
 def _taskspace_status(args: argparse.Namespace, connection: Any) -> int:
-    name = str(validation.oracle_identifier(args.taskspace, "--taskspace"))
-    limit = validation.integer(args.limit, "--limit", low=1, high=1000)
+    name, limit = args.taskspace, args.limit
 
     def poll() -> list[status.InstanceStatus]:
         return status.fetch_taskspace_status(connection, name, limit)
@@ -121,8 +144,7 @@ def _progress(connection: Any, instance_id: int) -> None:
 
 
 def _threads(args: argparse.Namespace, connection: Any) -> int:
-    instance_id = validation.instance_id(args.instance_id, "INSTANCE_ID")
-    threads = validation.threads(args.threads, "N")
+    instance_id, threads = args.instance_id, args.threads
     engine_api.set_threads(connection, instance_id, threads)
     what = "paused: running tasks finish, nothing new starts" if threads == 0 else f"target threads {threads}"
     print(f"instance {instance_id}: {what}")
@@ -131,7 +153,7 @@ def _threads(args: argparse.Namespace, connection: Any) -> int:
 
 
 def _stop(args: argparse.Namespace, connection: Any) -> int:
-    instance_id = validation.instance_id(args.instance_id, "INSTANCE_ID")
+    instance_id = args.instance_id
     mode = "HARD" if args.hard else "SOFT"
     engine_api.stop(connection, instance_id, mode)
     if args.hard:
@@ -143,8 +165,7 @@ def _stop(args: argparse.Namespace, connection: Any) -> int:
 
 
 def _retry(args: argparse.Namespace, connection: Any) -> int:
-    instance_id = validation.instance_id(args.instance_id, "INSTANCE_ID")
-    threads = validation.optional_threads(args.threads, "--threads")
+    instance_id, threads = args.instance_id, args.threads
     engine_api.retry_failed(connection, instance_id, threads)
     workers = f"{threads} threads" if threads is not None else "its last thread target"
     print(f"instance {instance_id}: failed tasks are READY again; workers restarted with {workers}")
@@ -153,7 +174,7 @@ def _retry(args: argparse.Namespace, connection: Any) -> int:
 
 
 def _purge(args: argparse.Namespace, connection: Any) -> int:
-    days = validation.days(args.older_than, "--older-than")
+    days = args.older_than
     purged = engine_api.purge(connection, days)
     print(f"purged {purged} finished instance{'s' if purged != 1 else ''} older than {days:g} days")
     return EXIT_OK

@@ -77,13 +77,29 @@ examples:
   oracle-tasks grants --dsn db-host:1521/ORCLPDB1 --user SYSTEM --owner APP_OWNER
   oracle-tasks check --conn-id oracle_default
   oracle-tasks install --dsn db-host:1521/ORCLPDB1 --user APP_OWNER
-  oracle-tasks install --dry-run            (print the statements, no database needed)
+  oracle-tasks install --dry-run            (one line per statement; no database needed)
   oracle-tasks status 42 --watch --conn-id oracle_default
   oracle-tasks threads 42 8 --conn-id oracle_default
   oracle-tasks uninstall --conn-id oracle_default --yes
 """
 
+_SEE_MAIN_HELP = "connection options, privileges and exit codes: oracle-tasks --help\n"
+
 _COMMAND_EXAMPLES = {
+    "install": """\
+Runs sql/install.sql: checks privileges first (lists every missing GRANT, changes nothing), then
+creates or upgrades the engine in the connection's schema. Safe to repeat.
+
+  oracle-tasks install --dsn db-host:1521/FREEPDB1 --user OTASK
+  oracle-tasks install --conn-id oracle_default --expected-schema OTASK
+  oracle-tasks install --dry-run            (one line per statement; no database needed)
+""",
+    "grants": """\
+Run once by a DBA, before install: grants the owner schema, directly (not through a role), what
+the engine needs, and sets up OTASK_USER_ROLE. The same as running sql/grants.sql in SQL*Plus.
+
+  oracle-tasks grants --dsn db-host:1521/FREEPDB1 --user SYSTEM --owner OTASK
+""",
     "status": """\
 Reads OTASK_INSTANCES_V / OTASK_TASKS_V and runs the engine's watchdog (a RUNNING task whose
 worker job died becomes FAILED, or READY again within its retry budget), like every status read.
@@ -143,19 +159,26 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"oracle-tasks {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+    def command(name: str, help_text: str, *, who: str = "the schema owner") -> argparse.ArgumentParser:
+        # Each sub-command's --help shows its own options and examples; the shared connection,
+        # privilege and exit-code notes are in `oracle-tasks --help` only.
         examples = _COMMAND_EXAMPLES.get(name)
         sub = commands.add_parser(
             name,
             help=help_text,
             description=help_text,
-            epilog=f"{name}:\n{examples}\n{_EPILOG}" if examples else _EPILOG,
+            epilog=(f"{examples}\n" if examples else "") + _SEE_MAIN_HELP,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         target = sub.add_mutually_exclusive_group()
-        target.add_argument("--conn-id", help="Airflow connection id of the schema owner")
-        target.add_argument("--dsn", help="Easy Connect string or TNS alias, e.g. host:1521/SERVICE")
-        sub.add_argument("--user", help="database user (with --dsn)")
+        target.add_argument("--conn-id", help=f"Airflow 'oracle' connection id of {who}")
+        target.add_argument(
+            "--dsn",
+            help=f"connect directly as {who}: Easy Connect string or TNS alias, e.g. host:1521/SERVICE",
+        )
+        sub.add_argument(
+            "--user", help=f"database user (with --dsn); password from ${PASSWORD_ENV} or a prompt"
+        )
         return sub
 
     install = command("install", "install the engine, or upgrade it in place (safe to repeat)")
@@ -165,7 +188,11 @@ def _parser() -> argparse.ArgumentParser:
     uninstall.add_argument("--dry-run", action="store_true", help="print the statements; no database")
     uninstall.add_argument("--expected-schema", help="refuse unless the connection's schema is this one")
     uninstall.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    grants = command("grants", "as a DBA: grant the owner schema what the engine needs (sql/grants.sql)")
+    grants = command(
+        "grants",
+        "as a DBA: grant the owner schema what the engine needs (sql/grants.sql)",
+        who="a DBA (e.g. SYSTEM), not the owner",
+    )
     grants.add_argument("--owner", required=True, help="schema that will own the engine, e.g. APP_OWNER")
     command("version", "print the package, scripts and installed schema versions")
     command("check", "check privileges and versions without changing anything")
@@ -240,7 +267,7 @@ def _connect(args: argparse.Namespace) -> Iterator[Any]:
             password = getpass.getpass(f"password for {args.user}: ")
         try:
             connection = oracledb.connect(user=args.user, password=password, dsn=args.dsn)
-        except oracledb.Error as error:
+        except (oracledb.Error, OSError) as error:  # OSError: socket.gaierror is not wrapped by oracledb
             raise ConnectionProblem(
                 f"cannot connect to {args.dsn} as {args.user}: {describe_db_error(error, dsn=args.dsn)}"
             ) from error
@@ -264,6 +291,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command in ENGINE_COMMANDS:
         from airflow_provider_oracle_tasks.cli import engine_commands as cli_engine
 
+        cli_engine.check_arguments(args)  # exit 2 before any password prompt or connection
         with _connect(args) as connection:
             return cli_engine.run(args, connection)
 

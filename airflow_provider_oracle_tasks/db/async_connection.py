@@ -48,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import socket
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -107,11 +108,23 @@ def _call_timeout_ms(seconds: float) -> int:
 
 def _add_hint(exc: BaseException, conn_id: str, params: OracleConnectParams | None) -> None:
     """Attach the one-line explanation once, keeping the original exception type and ``args``."""
-    if not isinstance(exc, oracledb.Error):
+    if not isinstance(exc, oracledb.Error | socket.gaierror):  # oracledb does not wrap gaierror
         return
     note = describe_db_error(exc, conn_id, dsn=params.dsn if params else None)
     if note not in getattr(exc, "__notes__", ()):
         exc.add_note(note)
+
+
+def _session_is_clean(exc: BaseException) -> bool:
+    """Whether a session whose use ended with ``exc`` can go back to the pool.
+
+    Only a server error (an ORA- code: the round trip completed) leaves the protocol in step.
+    A cancellation (the last subscriber left mid-read, ``on_kill``), a driver error such as a
+    call timeout, or anything else may have cut a round trip half-way: that session is dropped.
+    """
+    if not isinstance(exc, oracledb.DatabaseError) or not exc.args:
+        return False
+    return str(getattr(exc.args[0], "full_code", "")).startswith("ORA-")
 
 
 async def aget_connect_params(conn_id: str) -> OracleConnectParams:
@@ -296,15 +309,22 @@ class AsyncOraclePools:
                     _add_hint(exc, conn_id, entry.params)
                     self._evict(conn_id, entry)
                     raise
+                clean = True
                 try:
                     conn.call_timeout = timeout_ms
                     entry.params.apply_session_settings(conn)
                     yield conn
+                except BaseException as exc:
+                    clean = _session_is_clean(exc)
+                    raise
                 finally:
                     try:
-                        await entry.pool.release(conn)
+                        if clean:
+                            await entry.pool.release(conn)
+                        else:  # a round trip may have been cut half-way: never hand it out again
+                            await entry.pool.drop(conn)  # type: ignore[arg-type]  # oracledb's hint says Connection
                     except Exception:
-                        log.debug("Release of a pooled connection for '%s' failed", conn_id, exc_info=True)
+                        log.debug("Return of a pooled connection for '%s' failed", conn_id, exc_info=True)
             finally:
                 entry.slots.release()
         finally:

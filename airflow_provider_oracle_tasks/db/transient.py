@@ -87,6 +87,7 @@ import asyncio
 import logging
 import random
 import re
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol, TypeVar, cast
@@ -398,9 +399,17 @@ def _conn_label(conn_id: str | None) -> str:
 
 def _hint(codes: list[str], conn_id: str | None, dsn: str | None) -> str | None:
     """Map the first recognised code to a fix; order matters (the outermost code wins)."""
-    where = _conn_label(conn_id)
-    target = f" (dsn {dsn})" if dsn else ""
+    if conn_id or not dsn:
+        where, target = _conn_label(conn_id), (f" (dsn {dsn})" if dsn else "")
+    else:  # the CLI's --dsn: no Airflow connection is involved
+        where, target = f"--dsn {dsn}", ""
     for code in codes:
+        if code in {"DPY-4000", "DPY-4026", "DPY-4027"}:
+            return (
+                f"{where}{target} is read as a TNS alias, and none was found: give an Easy Connect "
+                "string host:port/service_name (e.g. db-host:1521/FREEPDB1), or set TNS_ADMIN "
+                "(extra 'config_dir') to the directory of your tnsnames.ora."
+            )
         if code in {"DPY-6005", "ORA-12541", "ORA-12543", "ORA-12170", "DPY-6000"}:
             return (
                 f"check host and port of {where}{target}, that the listener runs and that no "
@@ -438,6 +447,12 @@ def _hint(codes: list[str], conn_id: str | None, dsn: str | None) -> str | None:
     return None
 
 
+def _host_hint(conn_id: str | None, dsn: str | None) -> str:
+    if conn_id or not dsn:
+        return f"check the host name of {_conn_label(conn_id)}{f' (dsn {dsn})' if dsn else ''} (a typo?)."
+    return f"check the host name in --dsn {dsn} (a typo?)."
+
+
 def describe_db_error(exc: BaseException, conn_id: str | None = None, *, dsn: str | None = None) -> str:
     """One message for a database error, with the fix for the common bad-input cases.
 
@@ -450,6 +465,9 @@ def describe_db_error(exc: BaseException, conn_id: str | None = None, *, dsn: st
             f"{_first_line(exc)}. Fix: create {_conn_label(conn_id)} of type 'oracle' (UI, "
             "`airflow connections add`, or an AIRFLOW_CONN_<ID> environment variable)."
         )
+    unresolved = next((item for item in _chain(exc) if isinstance(item, socket.gaierror)), None)
+    if unresolved is not None:
+        return f"cannot resolve the host name (gaierror: {unresolved}). Fix: {_host_hint(conn_id, dsn)}"
     lines = [
         line.strip()
         for line in str(exc).splitlines()

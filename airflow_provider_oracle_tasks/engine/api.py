@@ -129,7 +129,7 @@ def set_taskspace(
     """Create or change a taskspace: its cap on live workers, job class and default threads. Commits."""
     name = validation.oracle_identifier(taskspace, "taskspace")
     cap = validation.optional_threads(max_threads, "max_threads")
-    job_class = validation.oracle_identifier(job_class, "job_class", optional=True)
+    job_class = validation.job_class(job_class, "job_class")
     default = validation.threads(default_threads, "default_threads")
     with _engine_call(f"otask.set_taskspace({name})"), connection.cursor() as cursor:
         cursor.callproc(

@@ -49,10 +49,20 @@ class OracleTaskManagerHook(OracleHook):
                 f"`airflow connections add {conn_id} --conn-uri oracle://user:password@host:1521/SERVICE`"
                 f" or the env var AIRFLOW_CONN_{conn_id.upper()}), or pass the right oracle_conn_id."
             ) from error
-        except oracledb.Error as error:
+        except (oracledb.Error, OSError) as error:  # OSError: socket.gaierror is not wrapped by oracledb
             raise ConnectionProblem(
                 f"cannot connect with Airflow connection '{conn_id}': {describe_db_error(error, conn_id)}"
             ) from error
+
+    def uses_thick_mode(self) -> bool:
+        """Whether this connection connects in thick mode (extra ``thick_mode`` or the hook's flag).
+
+        The triggerer's asyncio connections need thin mode, so waiting tasks poll instead of
+        deferring on such a connection (checked before anything is started).
+        """
+        airflow_conn = self.get_connection(self.get_conn_id())
+        params = build_connect_params(airflow_conn, airflow_conn.extra_dejson, thick_mode=self.thick_mode)
+        return bool(params.thick_mode)
 
     def _run(self, action: Callable[[Any], Any]) -> Any:
         connection = self.get_conn()

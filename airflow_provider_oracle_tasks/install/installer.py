@@ -23,6 +23,7 @@ from airflow_provider_oracle_tasks.install.script_runner import (
     script_defines,
     sql_root,
 )
+from airflow_provider_oracle_tasks.validation import oracle_identifier
 
 INSTALL_SCRIPT = "install.sql"
 UNINSTALL_SCRIPT = "uninstall.sql"
@@ -132,8 +133,13 @@ def uninstall(connection: Any, *, dry_run: bool = False, log: Log | None = None)
 
 
 def grant(connection: Any, owner: str, *, log: Log | None = None) -> None:
-    """Run sql/grants.sql as a DBA for ``owner`` (a validated simple name)."""
+    """Run sql/grants.sql as a DBA for ``owner``, a simple Oracle name checked here first.
+
+    The define is pasted into the script's text (SQL*Plus substitution) before DBMS_ASSERT sees
+    it, on a DBA connection: any caller's value is checked here, before any SQL is sent.
+    """
+    checked = str(oracle_identifier(owner, "owner"))
     try:
-        run_script(connection, sql_root() / GRANTS_SCRIPT, defines={"otask_owner": owner}, log=log)
+        run_script(connection, sql_root() / GRANTS_SCRIPT, defines={"otask_owner": checked}, log=log)
     except ScriptError as error:
         raise _translate(error) from error

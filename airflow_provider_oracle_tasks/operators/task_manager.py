@@ -11,21 +11,20 @@ templated and XCom values), makes one ``OTASK`` call per action through
   :class:`OracleTaskManagerStopOperator`, :class:`OracleTaskManagerRetryOperator` - control;
 * :class:`OracleTaskManagerRunOperator` - create, start and wait in one task, deferrable.
 
-The run key is ``dag_id/run_id/task_id/map_index``: an Airflow retry of the same task instance
-gets the same engine instance back and never adds its tasks twice (``engine_api.submit_batch``).
+The run key is ``dag_id/run_id/task_id/map_index`` (plus ``/c<N>`` after the DAG run was cleared
+N times): an Airflow retry of the same task instance gets the same engine instance back and never
+adds its tasks twice (``engine_api.submit_batch``); a clear starts a new instance.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-from airflow.sdk import BaseOperator, Context
-from airflow.sdk.configuration import conf
+from airflow.sdk import BaseOperator, Context, conf
 from airflow.sdk.exceptions import (
     AirflowException,
     AirflowFailException,
@@ -35,11 +34,13 @@ from airflow.sdk.exceptions import (
 
 from airflow_provider_oracle_tasks import validation
 from airflow_provider_oracle_tasks.hooks import task_manager_hook
+from airflow_provider_oracle_tasks.links import INSTANCE_ID_XCOM, OracleTaskManagerInstanceLink
 from airflow_provider_oracle_tasks.validation import flag, oracle_identifier
 from airflow_provider_oracle_tasks.waiting.arguments import (
     check_now,
     is_late,
     optional_seconds,
+    poll_interval,
     rendered_int,
     seconds,
     stop_mode_or_none,
@@ -47,6 +48,7 @@ from airflow_provider_oracle_tasks.waiting.arguments import (
 )
 from airflow_provider_oracle_tasks.waiting.deferral import (
     StopsOnDeferralTimeout,
+    can_defer,
     duration,
     instance_status,
     read_status,
@@ -54,6 +56,7 @@ from airflow_provider_oracle_tasks.waiting.deferral import (
 from airflow_provider_oracle_tasks.waiting.progress import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_PROGRESS_LOG_INTERVAL,
+    DEFER_TIMEOUT_MARGIN,
     ProgressLog,
     poll_until,
     timeout_message,
@@ -70,20 +73,26 @@ if TYPE_CHECKING:
 
 MAX_RUN_KEY = 512
 """engine_api.MAX_RUN_KEY (OTASK_INSTANCES.RUN_KEY varchar2(512)); a unit test keeps them equal."""
-INSTANCE_ID_XCOM = "instance_id"
 OVER_STATES = frozenset({"STOPPING", "SUCCEEDED", "FAILED", "STOPPED", "MISSING"})
 """Instance states in which start and set_threads have nothing left to act on."""
-_DIGITS = re.compile(r"^\s*[0-9]+\s*$")
 
 
 def run_key(context: Context) -> str:
-    """``dag_id/run_id/task_id/map_index`` of the running task instance (hashed beyond 512 chars)."""
+    """``dag_id/run_id/task_id/map_index``, plus ``/c<N>`` once the DAG run was cleared N times.
+
+    A retry keeps the key (same try of the same run: it re-attaches to its instance); a clear
+    bumps ``dag_run.clear_number``, so a cleared task starts a new instance, as users expect.
+    Beyond 512 bytes (the column) the key is cut and ends in its SHA-256.
+    """
     ti = context["ti"]
-    key = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}"
-    if len(key) <= MAX_RUN_KEY:
+    clears = getattr(context.get("dag_run"), "clear_number", 0) or 0
+    key = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}" + (f"/c{clears}" if clears else "")
+    raw = key.encode("utf-8")
+    if len(raw) <= MAX_RUN_KEY:
         return key
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
-    return f"{key[: MAX_RUN_KEY - len(digest) - 1]}#{digest}"
+    digest = hashlib.sha256(raw).hexdigest()
+    head = raw[: MAX_RUN_KEY - len(digest) - 1].decode("utf-8", errors="ignore")
+    return f"{head}#{digest}"
 
 
 def _check_tasks(tasks: Any, from_definitions: bool) -> list[Any]:
@@ -159,7 +168,7 @@ class OracleTaskManagerInstallOperator(BaseOperator):
     :param dry_run: only log the statements that would run; needs no database.
     """
 
-    template_fields: Sequence[str] = ("expected_schema",)
+    template_fields: Sequence[str] = ("expected_schema", "oracle_conn_id")
     ui_color = "#f4d6c6"
 
     def __init__(
@@ -200,8 +209,9 @@ class OracleTaskManagerInstallOperator(BaseOperator):
 class OracleTaskManagerCreateInstanceOperator(_BatchArguments, BaseOperator):
     """Create an instance with its tasks in one commit; returns its id. Does not start it.
 
-    Idempotent across Airflow retries: the run key (``dag_id/run_id/task_id/map_index`` unless
-    ``run_key`` is given) finds the instance of an earlier try, whose tasks are not added again.
+    Idempotent across Airflow retries: the run key (``dag_id/run_id/task_id/map_index``, plus
+    ``/c<N>`` after N clears of the DAG run, unless ``run_key`` is given) finds the instance of an
+    earlier try, whose tasks are not added again; clearing the task creates a new instance.
     Pushes XComs ``created`` (False when an earlier try made it) and ``tasks_added``.
 
     :param tasks: SQL strings or dicts ``{"sql", "name", "group", "priority", "retries",
@@ -217,8 +227,9 @@ class OracleTaskManagerCreateInstanceOperator(_BatchArguments, BaseOperator):
     :param run_key: override the derived run key (templated), e.g. to share one instance.
     """
 
-    template_fields: Sequence[str] = ("tasks", "taskspace", "run_key")
+    template_fields: Sequence[str] = ("tasks", "taskspace", "run_key", "oracle_conn_id")
     template_fields_renderers: ClassVar[dict[str, str]] = {"tasks": "json"}
+    operator_extra_links = (OracleTaskManagerInstanceLink(),)
     ui_color = "#f9e3b4"
 
     def __init__(
@@ -255,6 +266,7 @@ class OracleTaskManagerCreateInstanceOperator(_BatchArguments, BaseOperator):
                 "Instance %s exists for this run key (earlier try): nothing added", result.instance_id
             )
         ti = context["ti"]
+        ti.xcom_push(key=INSTANCE_ID_XCOM, value=result.instance_id)
         ti.xcom_push(key="created", value=result.created)
         ti.xcom_push(key="tasks_added", value=result.tasks_added)
         return result.instance_id
@@ -263,7 +275,8 @@ class OracleTaskManagerCreateInstanceOperator(_BatchArguments, BaseOperator):
 class _InstanceControl(BaseOperator):
     """One control call on ``instance_id`` (templated or an XComArg, e.g. ``create.output``)."""
 
-    template_fields: Sequence[str] = ("instance_id",)
+    template_fields: Sequence[str] = ("instance_id", "oracle_conn_id")
+    operator_extra_links = (OracleTaskManagerInstanceLink(),)
     ui_color = "#e8d5f2"
 
     def __init__(self, *, instance_id: Any, oracle_conn_id: str = "oracle_default", **kwargs: Any) -> None:
@@ -272,8 +285,12 @@ class _InstanceControl(BaseOperator):
         self.oracle_conn_id = oracle_conn_id
         check_now(instance_id, "instance_id", validation.instance_id)
 
-    def _instance(self) -> int:
-        return int(rendered_int(self.instance_id, "instance_id", validation.instance_id))
+    def _instance(self, context: Context | None = None) -> int:
+        """The checked instance id; with ``context`` also pushed as XCom ``instance_id`` (the link)."""
+        instance = int(rendered_int(self.instance_id, "instance_id", validation.instance_id))
+        if context is not None:
+            context["ti"].xcom_push(key=INSTANCE_ID_XCOM, value=instance)
+        return instance
 
     def _hook(self) -> OracleTaskManagerHook:
         return task_manager_hook(self.oracle_conn_id)
@@ -304,7 +321,7 @@ class OracleTaskManagerStartJobsOperator(_InstanceControl):
     when ``threads`` is given); on an instance that is already over it logs and does nothing.
     """
 
-    template_fields: Sequence[str] = ("instance_id", "threads")
+    template_fields: Sequence[str] = ("instance_id", "threads", "oracle_conn_id")
 
     def __init__(self, *, instance_id: Any, threads: Any = None, **kwargs: Any) -> None:
         super().__init__(instance_id=instance_id, **kwargs)
@@ -312,7 +329,7 @@ class OracleTaskManagerStartJobsOperator(_InstanceControl):
         check_now(threads, "threads", validation.optional_threads)
 
     def execute(self, context: Context) -> int:
-        instance = self._instance()
+        instance = self._instance(context)
         threads = rendered_int(self.threads, "threads", validation.optional_threads)
         if self._unless_over(instance, "start", lambda: self._hook().start_jobs(instance, threads)):
             self.log.info(
@@ -329,7 +346,7 @@ class OracleTaskManagerSetThreadsOperator(_InstanceControl):
     An instance that is already over (stopping or finished) is logged, not an error.
     """
 
-    template_fields: Sequence[str] = ("instance_id", "threads")
+    template_fields: Sequence[str] = ("instance_id", "threads", "oracle_conn_id")
 
     def __init__(self, *, instance_id: Any, threads: Any, **kwargs: Any) -> None:
         super().__init__(instance_id=instance_id, **kwargs)
@@ -337,7 +354,7 @@ class OracleTaskManagerSetThreadsOperator(_InstanceControl):
         check_now(threads, "threads", validation.threads)
 
     def execute(self, context: Context) -> int:
-        instance = self._instance()
+        instance = self._instance(context)
         threads = int(rendered_int(self.threads, "threads", validation.threads))
         if self._unless_over(instance, "throttle", lambda: self._hook().set_threads(instance, threads)):
             self.log.info("Instance %s now targets %s thread(s)", instance, threads)
@@ -348,7 +365,7 @@ class OracleTaskManagerStopOperator(_InstanceControl):
     """Stop an instance; returns the id. ``mode`` 'soft': running tasks finish, nothing new
     starts; 'hard': its worker jobs are stopped now and their tasks marked STOPPED."""
 
-    template_fields: Sequence[str] = ("instance_id", "mode")
+    template_fields: Sequence[str] = ("instance_id", "mode", "oracle_conn_id")
 
     def __init__(self, *, instance_id: Any, mode: str = "soft", **kwargs: Any) -> None:
         super().__init__(instance_id=instance_id, **kwargs)
@@ -356,7 +373,7 @@ class OracleTaskManagerStopOperator(_InstanceControl):
         check_now(mode, "mode", validation.stop_mode)
 
     def execute(self, context: Context) -> int:
-        instance = self._instance()
+        instance = self._instance(context)
         mode = validation.stop_mode(self.mode, "mode")
         self._hook().stop(instance, mode)
         self.log.info("Stopped instance %s (%s)", instance, mode)
@@ -367,7 +384,7 @@ class OracleTaskManagerRetryOperator(_InstanceControl):
     """Put the FAILED tasks (and those skipped or stopped because of them) back to work and
     restart workers (``threads`` None = the last target); returns the id."""
 
-    template_fields: Sequence[str] = ("instance_id", "threads")
+    template_fields: Sequence[str] = ("instance_id", "threads", "oracle_conn_id")
 
     def __init__(self, *, instance_id: Any, threads: Any = None, **kwargs: Any) -> None:
         super().__init__(instance_id=instance_id, **kwargs)
@@ -375,7 +392,7 @@ class OracleTaskManagerRetryOperator(_InstanceControl):
         check_now(threads, "threads", validation.optional_threads)
 
     def execute(self, context: Context) -> int:
-        instance = self._instance()
+        instance = self._instance(context)
         threads = rendered_int(self.threads, "threads", validation.optional_threads)
         self._hook().retry_failed(instance, threads)
         self.log.info("Retrying the failed tasks of instance %s", instance)
@@ -410,8 +427,9 @@ class OracleTaskManagerRunOperator(_BatchArguments, StopsOnDeferralTimeout):
     See :class:`OracleTaskManagerCreateInstanceOperator` for the batch arguments.
     """
 
-    template_fields: Sequence[str] = ("tasks", "taskspace", "threads", "run_key")
+    template_fields: Sequence[str] = ("tasks", "taskspace", "threads", "run_key", "oracle_conn_id")
     template_fields_renderers: ClassVar[dict[str, str]] = {"tasks": "json"}
+    operator_extra_links = (OracleTaskManagerInstanceLink(),)
     ui_color = "#d6ecc6"
 
     def __init__(
@@ -452,7 +470,7 @@ class OracleTaskManagerRunOperator(_BatchArguments, StopsOnDeferralTimeout):
         self.fail_on_task_error = flag(fail_on_task_error, "fail_on_task_error")
         self.rerun_failed_tasks = flag(rerun_failed_tasks, "rerun_failed_tasks")
         self.deferrable = flag(deferrable, "deferrable")
-        self.poke_interval = seconds(poke_interval, "poke_interval")
+        self.poke_interval = poll_interval(poke_interval, "poke_interval")
         self.timeout = optional_seconds(timeout, "timeout")
         self.soft_fail = flag(soft_fail, "soft_fail")
         self.on_kill_mode = stop_mode_or_none(on_kill_mode, "on_kill_mode")
@@ -462,6 +480,7 @@ class OracleTaskManagerRunOperator(_BatchArguments, StopsOnDeferralTimeout):
     def execute(self, context: Context) -> dict[str, Any]:
         threads = rendered_int(self.threads, "threads", validation.optional_threads)
         hook = task_manager_hook(self.oracle_conn_id)
+        deferrable = self.deferrable and can_defer(hook, self.poke_interval, self.log)
         result = self._submit(hook, context)
         instance = self._instance_id = result.instance_id
         context["ti"].xcom_push(key=INSTANCE_ID_XCOM, value=instance)
@@ -470,7 +489,7 @@ class OracleTaskManagerRunOperator(_BatchArguments, StopsOnDeferralTimeout):
         if current.is_finished:
             ProgressLog(self.log).update(current)
             return self._finish(current)
-        if self.deferrable:
+        if deferrable:
             self._defer(current)
         return self._poll(hook, current)
 
@@ -504,7 +523,7 @@ class OracleTaskManagerRunOperator(_BatchArguments, StopsOnDeferralTimeout):
                 progress_log_interval=self.progress_log_interval,
             ),
             method_name="execute_complete",
-            timeout=None if self.timeout is None else timedelta(seconds=self.timeout),
+            timeout=None if self.timeout is None else timedelta(seconds=self.timeout + DEFER_TIMEOUT_MARGIN),
         )
 
     def _poll(self, hook: OracleTaskManagerHook, current: InstanceStatus) -> dict[str, Any]:

@@ -7,9 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Context
-from airflow.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.configuration import conf
+from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import (
     AirflowException,
     AirflowFailException,
@@ -19,8 +17,10 @@ from airflow.sdk.exceptions import (
 
 from airflow_provider_oracle_tasks import validation
 from airflow_provider_oracle_tasks.hooks import task_manager_hook
+from airflow_provider_oracle_tasks.links import INSTANCE_ID_XCOM, OracleTaskManagerInstanceLink
 from airflow_provider_oracle_tasks.waiting.arguments import (
     check_now,
+    poll_interval,
     rendered_int,
     seconds,
     stop_mode_or_none,
@@ -28,12 +28,14 @@ from airflow_provider_oracle_tasks.waiting.arguments import (
 )
 from airflow_provider_oracle_tasks.waiting.deferral import (
     StopsOnDeferralTimeout,
+    can_defer,
     instance_status,
     read_status,
 )
 from airflow_provider_oracle_tasks.waiting.progress import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_PROGRESS_LOG_INTERVAL,
+    DEFER_TIMEOUT_MARGIN,
     ProgressLog,
 )
 
@@ -61,7 +63,8 @@ class OracleTaskManagerInstanceSensor(BaseSensorOperator, StopsOnDeferralTimeout
     :param progress_log_interval: seconds between progress lines while something changes.
     """
 
-    template_fields: Sequence[str] = ("instance_id",)
+    template_fields: Sequence[str] = ("instance_id", "oracle_conn_id")
+    operator_extra_links = (OracleTaskManagerInstanceLink(),)
     ui_color = "#c6e2ec"
 
     def __init__(
@@ -83,6 +86,7 @@ class OracleTaskManagerInstanceSensor(BaseSensorOperator, StopsOnDeferralTimeout
         self.deferrable = validation.flag(deferrable, "deferrable")
         self.on_kill_mode = stop_mode_or_none(on_kill_mode, "on_kill_mode")
         self.progress_log_interval = seconds(progress_log_interval, "progress_log_interval")
+        poll_interval(self.poke_interval, "poke_interval")
         check_now(instance_id, "instance_id", validation.instance_id)
         self._progress: ProgressLog | None = None
         self._waiting = False
@@ -94,7 +98,9 @@ class OracleTaskManagerInstanceSensor(BaseSensorOperator, StopsOnDeferralTimeout
         return task_manager_hook(self.oracle_conn_id)
 
     def execute(self, context: Context) -> Any:
-        if not self.deferrable:
+        if "ti" in context:  # the extra link reads it
+            context["ti"].xcom_push(key=INSTANCE_ID_XCOM, value=self._instance())
+        if not (self.deferrable and can_defer(self._hook(), self.poke_interval, self.log)):
             try:
                 return super().execute(context)
             except (AirflowSensorTimeout, AirflowSkipException):
@@ -121,7 +127,7 @@ class OracleTaskManagerInstanceSensor(BaseSensorOperator, StopsOnDeferralTimeout
                 progress_log_interval=self.progress_log_interval,
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+            timeout=timedelta(seconds=self.timeout + DEFER_TIMEOUT_MARGIN),
         )
 
     def poke(self, context: Context) -> PokeReturnValue | bool:

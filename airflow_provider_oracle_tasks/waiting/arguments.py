@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow_provider_oracle_tasks import validation
+from airflow_provider_oracle_tasks.waiting import progress
 
 _DIGITS = re.compile(r"\s*[0-9]+\s*")
 
@@ -54,6 +55,19 @@ def seconds(value: Any, argument: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < float("inf"):
         raise ValueError(f"{argument}={value!r} must be a number of seconds >= 0 or a timedelta.")
     return float(value)
+
+
+def poll_interval(value: Any, argument: str) -> float:
+    """A poll interval in seconds, at least :data:`progress.MIN_POLL_INTERVAL` (1 s)."""
+    interval = seconds(value, argument)
+    if interval < progress.MIN_POLL_INTERVAL:
+        raise ValueError(
+            f"{argument}={value!r} is below {progress.MIN_POLL_INTERVAL:g} s: every poke opens a "
+            "connection and reads the status, so a tiny interval hammers the database. Use at least "
+            f"{progress.MIN_POLL_INTERVAL:g} (the default is {progress.DEFAULT_POLL_INTERVAL:g}), or "
+            "deferrable=True to wait in the triggerer."
+        )
+    return interval
 
 
 def wait_failed(event: Mapping[str, Any]) -> str:

@@ -42,6 +42,24 @@ def read_status(hook: OracleTaskManagerHook, instance_id: int, logger: Any) -> I
     return retry(lambda: hook.instance_status(instance_id), log=logger, what=what)
 
 
+def can_defer(hook: OracleTaskManagerHook, poke_interval: float, logger: Any) -> bool:
+    """False (with a warning) for a thick-mode connection: the triggerer can only use thin mode.
+
+    Deferring anyway would start the batch and then fail every deferral while it runs on
+    unobserved; polling in the worker works in both modes.
+    """
+    if not hook.uses_thick_mode():
+        return True
+    logger.warning(
+        "Connection '%s' uses thick mode, and the triggerer's asyncio connections need thin mode: "
+        "this task waits in the worker instead of deferring, reading the status every %s s. "
+        "Use a thin-mode connection for deferrable tasks (see docs/operators/waiting.md).",
+        hook.get_conn_id(),
+        f"{poke_interval:g}",
+    )
+    return False
+
+
 class StopsOnDeferralTimeout(BaseOperator):
     """Mixin: stop the awaited instance when Airflow's trigger timeout fails the deferred task.
 
@@ -73,7 +91,33 @@ class StopsOnDeferralTimeout(BaseOperator):
         """Raise the task's own timeout outcome; the default keeps Airflow's exception."""
 
     def stop_for_timeout(self, instance_id: int | None) -> None:
+        """Stop the instance on a timeout; a failed stop is logged, never raised.
+
+        Timeouts fire when the database is in trouble, so the stop may fail. Raising its error
+        would replace the timeout outcome (fail without retry, or skip under ``soft_fail``) by
+        a retryable error, and each retry would wait a whole new ``timeout`` on the same
+        instance. Transient errors are retried first.
+        """
         if instance_id is None or self.on_kill_mode is None:
             return
-        task_manager_hook(self.oracle_conn_id).stop(instance_id, self.on_kill_mode)
-        self.log.warning("Timed out: stopped instance %s (%s)", instance_id, self.on_kill_mode)
+        from airflow_provider_oracle_tasks.db.transient import describe_db_error, retry
+
+        mode = self.on_kill_mode
+        logger: Any = self.log  # structlog's BoundLogger has the warning() that retry() calls
+        try:
+            retry(
+                lambda: task_manager_hook(self.oracle_conn_id).stop(instance_id, mode),
+                log=logger,
+                what=f"stop of instance {instance_id}",
+            )
+        except Exception as error:
+            self.log.warning(
+                "Timed out, and stopping instance %s (%s) failed: %s. The instance may still run: "
+                "stop it with `oracle-tasks stop %s` (or OTASK.STOP) once the database answers.",
+                instance_id,
+                mode,
+                describe_db_error(error, self.oracle_conn_id),
+                instance_id,
+            )
+            return
+        self.log.warning("Timed out: stopped instance %s (%s)", instance_id, mode)

@@ -17,7 +17,14 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 DEFAULT_POLL_INTERVAL = 30.0
+MIN_POLL_INTERVAL = 1.0
+"""Floor of ``poke_interval`` on the worker: each read opens a connection and runs 3 statements,
+so 0 would be a busy loop of thousands of status reads a second against the database."""
 DEFAULT_PROGRESS_LOG_INTERVAL = 60.0
+DEFER_TIMEOUT_MARGIN = 120.0
+"""Seconds Airflow's deferral timeout is set after the trigger's own ``timeout_at``: the trigger's
+timeout event (with the last status) then wins over the scheduler's ``__fail__``, which comes only
+every ``trigger_timeout_check_interval``; the scheduler's timeout stays the backstop."""
 HEARTBEAT_FACTOR = 10
 """An unchanged instance is still logged every HEARTBEAT_FACTOR x progress_log_interval."""
 
@@ -86,8 +93,9 @@ def poll_until(
 ) -> T:
     """Sleep ``interval`` and ``read()`` until ``finished``; each new reading goes to ``show``.
 
-    Once ``timeout`` seconds (None: no limit) have passed, ``timed_out`` gets the last reading
-    and must raise; the last sleep is cut short so the limit is kept.
+    ``interval`` is never taken below :data:`MIN_POLL_INTERVAL`. Once ``timeout`` seconds (None:
+    no limit) have passed, ``timed_out`` gets the last reading and must raise; the last sleep is
+    cut short so the limit is kept.
     """
     started = time.monotonic()
     while not finished(current):
@@ -95,7 +103,7 @@ def poll_until(
         if timeout is not None and waited >= timeout:
             timed_out(current)
         left = float("inf") if timeout is None else timeout - waited
-        time.sleep(max(min(interval, left), 0.0))
+        time.sleep(max(min(max(interval, MIN_POLL_INTERVAL), left), 0.0))
         current = read()
         show(current)
     return current

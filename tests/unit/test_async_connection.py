@@ -29,6 +29,7 @@ from airflow_provider_oracle_tasks.db.async_connection import (
     oracle_async_connection,
 )
 from airflow_provider_oracle_tasks.db.connection_params import ThickModeNotSupportedError
+from tests.unit.driver_errors import driver_exception
 
 CONN_ID = "ora_test"
 
@@ -41,7 +42,7 @@ def ora(code: int, text: str) -> oracledb.Error:
 
 
 def connect_failed() -> oracledb.Error:
-    exc = ora_errors._create_exception(ora_errors.ERR_CONNECTION_FAILED, connection_id="abc")
+    exc = driver_exception(ora_errors.ERR_CONNECTION_FAILED, connection_id="abc")
     assert isinstance(exc, oracledb.Error)
     return exc
 
@@ -73,7 +74,7 @@ class FakePool:
         self.acquires += 1
         await asyncio.sleep(0)  # let other tasks interleave, as a network round trip would
         if self.closed:
-            raise ora_errors._create_exception(ora_errors.ERR_POOL_NOT_OPEN)
+            raise driver_exception(ora_errors.ERR_POOL_NOT_OPEN)
         if self.driver.acquire_failures:
             raise self.driver.acquire_failures.pop(0)
         self.busy += 1
@@ -83,6 +84,12 @@ class FakePool:
     async def release(self, conn: FakeConnection) -> None:
         self.busy -= 1
         conn.closed = True
+        self.driver.returned.append(("release", conn))
+
+    async def drop(self, conn: FakeConnection) -> None:
+        self.busy -= 1
+        conn.closed = True
+        self.driver.returned.append(("drop", conn))
 
     async def close(self, force: bool = False) -> None:
         self.closed = True
@@ -98,6 +105,7 @@ class FakeDriver:
         self.connect_failures: list[BaseException] = []
         self.connect_calls = 0
         self.closed_connections = 0
+        self.returned: list[tuple[str, FakeConnection]] = []
 
     def create_pool_async(self, **kwargs: Any) -> FakePool:
         asyncio.get_running_loop()  # the real one needs a running loop too
@@ -403,3 +411,38 @@ async def test_real_driver_accepts_the_pool_arguments_and_reports_unreachable(
         async with dedicated_connection("ora_nowhere", attempts=1):
             pass
     assert info.value.args[0].full_code == "DPY-6005"
+
+
+@pytest.mark.asyncio
+async def test_a_session_cut_by_cancellation_is_dropped_not_released(driver: FakeDriver) -> None:
+    """A-17: a round trip cancelled half-way may leave the protocol out of step."""
+    pools = make_pools()
+    entered = asyncio.Event()
+
+    async def use() -> None:
+        async with pools.acquire(CONN_ID):
+            entered.set()
+            await asyncio.sleep(60)  # a server-side wait, cancelled by the last subscriber leaving
+
+    task = asyncio.create_task(use())
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [how for how, _ in driver.returned] == ["drop"]
+    await pools.close_all()
+
+
+@pytest.mark.asyncio
+async def test_a_session_after_a_server_error_goes_back_to_the_pool(driver: FakeDriver) -> None:
+    pools = make_pools()
+    with pytest.raises(oracledb.DatabaseError):
+        async with pools.acquire(CONN_ID):
+            raise ora(942, "table or view does not exist")
+    async with pools.acquire(CONN_ID):
+        pass
+    with pytest.raises(oracledb.DatabaseError):
+        async with pools.acquire(CONN_ID):
+            raise driver_exception(ora_errors.ERR_CALL_TIMEOUT_EXCEEDED, timeout=1000)
+    assert [how for how, _ in driver.returned] == ["release", "release", "drop"]
+    await pools.close_all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import oracledb
 import pytest
 from oracledb.errors import _Error
@@ -185,3 +187,81 @@ def test_script_error_exits_1_with_file_line_and_ora_code(
     assert code == cli.EXIT_ERROR
     assert "core/version_table.sql" in err
     assert "ORA-01536" in err
+
+
+def _unresolvable(**kwargs: object) -> None:
+    raise socket.gaierror(-2, "Name or service not known")  # python-oracledb does not wrap it
+
+
+def test_an_unresolvable_dsn_host_exits_5_with_a_fix(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A-8: a mistyped host is a connection problem (exit 5, one line), not a traceback."""
+    monkeypatch.setattr(oracledb, "connect", _unresolvable)
+    monkeypatch.setenv(cli.PASSWORD_ENV, "pw")
+    code, _, err = run(capsys, "status", "42", "--dsn", "nosuchhost.invalid:1521/X", "--user", "OTASK")
+    assert code == cli.EXIT_CONNECT
+    assert err.strip() == (
+        "error: cannot connect to nosuchhost.invalid:1521/X as OTASK: cannot resolve the host name "
+        "(gaierror: [Errno -2] Name or service not known). "
+        "Fix: check the host name in --dsn nosuchhost.invalid:1521/X (a typo?)."
+    )
+
+
+def test_an_unresolvable_host_of_an_airflow_connection_exits_5_with_a_fix(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(oracledb, "connect", _unresolvable)
+    monkeypatch.setenv("AIRFLOW_CONN_TYPO_HOST", "oracle://OTASK:secret-pw@nosuchhost.invalid:1521/FREEPDB1")
+    code, _, err = run(capsys, "check", "--conn-id", "typo_host")
+    assert code == cli.EXIT_CONNECT
+    assert "cannot connect with Airflow connection 'typo_host': cannot resolve the host name" in err
+    assert "Fix: check the host name of Airflow connection 'typo_host'" in err
+    assert "Traceback" not in err
+
+
+def test_a_dsn_that_is_no_easy_connect_string_gets_a_fix(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real driver: 'garbage(((' is read as a TNS alias (DPY-4027); no network needed."""
+    monkeypatch.setenv(cli.PASSWORD_ENV, "pw")
+    monkeypatch.delenv("TNS_ADMIN", raising=False)
+    code, _, err = run(capsys, "check", "--dsn", "garbage(((", "--user", "OTASK")
+    assert code == cli.EXIT_CONNECT
+    assert "DPY-4027" in err
+    assert "Fix: --dsn garbage((( is read as a TNS alias" in err
+    assert "Airflow connection" not in err
+
+
+def test_dsn_connect_hints_do_not_mention_an_airflow_connection(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A-23: with --dsn no Airflow connection is involved, so the fix must not name one."""
+
+    def refused(**kwargs: object) -> None:
+        raise oracledb.OperationalError(_Error("DPY-6005: cannot connect to database (CONNECTION_ID=x)."))
+
+    monkeypatch.setattr(oracledb, "connect", refused)
+    monkeypatch.setenv(cli.PASSWORD_ENV, "pw")
+    code, _, err = run(capsys, "check", "--dsn", "db-host:1521/S", "--user", "APP")
+    assert code == cli.EXIT_CONNECT
+    assert "Fix: check host and port of --dsn db-host:1521/S" in err
+    assert "Airflow connection" not in err
+
+
+@pytest.mark.parametrize("command", ["install", "uninstall", "grants", "version", "check", "status", "purge"])
+def test_each_sub_command_help_shows_its_own_options_only(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """A-23: the 25-line shared epilog lives in the main --help only."""
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0
+    assert "\nexit codes:" not in out
+    assert "connection options, privileges and exit codes: oracle-tasks --help" in out
+    assert len(out.splitlines()) < 40
+
+
+def test_grants_help_asks_for_a_dba_connection(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "grants", "--help")
+    assert "connection id of a DBA" in " ".join(out.split())
+    assert "of the schema owner" not in out

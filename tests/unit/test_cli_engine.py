@@ -363,3 +363,37 @@ def test_help_lists_the_dba_commands_and_exit_codes(capsys: pytest.CaptureFixtur
         assert code == 0
         assert f"oracle-tasks {command}" in out
         assert "exit codes" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("threads", "42", "1001"), "N=1001 must be"),
+        (("threads", "42", "-1"), "N=-1 must be"),
+        (("threads", "0", "4"), "INSTANCE_ID=0 must be"),
+        (("retry", "42", "--threads", "5000"), "--threads=5000 must be"),
+        (("stop", "-7"), "INSTANCE_ID=-7 must be"),
+        (("purge", "--older-than", "-1"), "--older-than=-1.0 must be"),
+        (("purge", "--older-than", "nan"), "--older-than=nan must be"),
+        (("purge", "--older-than", "inf"), "--older-than=inf must be"),
+        (("status", "-5"), "INSTANCE_ID=-5 must be"),
+        (("status", "0"), "INSTANCE_ID=0 must be"),
+        (("status", "42", "--watch", "--json"), "does not go with --watch"),
+        (("status", "--watch", "2"), "name what to show"),
+        (("status", "--taskspace", "a b"), "is not a valid Oracle name"),
+        (("status", "--taskspace", "ETL", "--limit", "0"), "--limit=0 must be"),
+    ],
+)
+def test_bad_arguments_exit_2_before_the_password_prompt_and_the_connection(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: tuple[str, ...], message: str
+) -> None:
+    """A-12: no password in the environment and no terminal; a connect would exit 5 instead."""
+
+    def refuse(**kwargs: object) -> None:
+        raise AssertionError("must not connect")
+
+    monkeypatch.setattr(oracledb, "connect", refuse)
+    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": pytest.fail("prompted for a password"))
+    code, _, err = run(capsys, *argv)
+    assert (code, message in err) == (cli.EXIT_USAGE, True), err

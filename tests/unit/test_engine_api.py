@@ -436,7 +436,7 @@ BAD_CALLS = [
     ),
     (
         lambda c: submit(c, tasks=[{"sql": "x", "name": "n" * 257}]),
-        r"tasks\[0\].name=.* at most 256 characters",
+        r"tasks\[0\].name=.* at most 256 bytes",
     ),
     (lambda c: submit(c, tasks=[{"sql": "x", "binds": [1]}]), r"tasks\[0\].binds must be a dict"),
     (

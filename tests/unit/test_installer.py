@@ -119,3 +119,23 @@ def test_grants_script_gets_the_owner_as_a_define() -> None:
     installer.grant(connection, "APP_OWNER")
     (block,) = connection.sql()
     assert "upper(trim('APP_OWNER'))" in block
+
+
+@pytest.mark.parametrize(
+    "owner",
+    [
+        "X')); execute immediate 'drop user victim cascade'; --",
+        "APP_OWNER\n",
+        "APP OWNER",
+        "app.owner",
+        "",
+        None,
+        "A" * 129,
+    ],
+)
+def test_grant_refuses_an_owner_that_is_no_simple_name_before_any_sql(owner: object) -> None:
+    """A-9: the owner is pasted into PL/SQL run by a DBA, so grant() checks it itself."""
+    connection = FakeConnection()
+    with pytest.raises(ValueError, match=r"owner=.* is not a valid Oracle name"):
+        installer.grant(connection, owner)  # type: ignore[arg-type]
+    assert connection.executed == []

@@ -34,6 +34,7 @@ from airflow_provider_oracle_tasks.operators.task_manager import (
     run_key,
 )
 from airflow_provider_oracle_tasks.triggers.task_manager import OracleTaskManagerInstanceTrigger
+from tests.unit.driver_errors import driver_exception
 from tests.unit.engine_fakes import (
     EngineFakeConnection,
     batch_answers,
@@ -228,7 +229,7 @@ def test_create_instance_submits_in_one_commit_with_the_run_key_and_pushes_xcoms
         {"sql": "update t partition (p1) set c = :v", "name": "p1", "group": 2, "binds": {"v": "x"}},
     ]
     assert db.commits == 1
-    assert ti.xcoms == {"created": True, "tasks_added": 2}
+    assert ti.xcoms == {"instance_id": 42, "created": True, "tasks_added": 2}
 
 
 def test_create_instance_again_for_the_same_run_key_adds_nothing(db: EngineFakeConnection) -> None:
@@ -236,7 +237,7 @@ def test_create_instance_again_for_the_same_run_key_adds_nothing(db: EngineFakeC
     ti = FakeTI("create")
     assert OracleTaskManagerCreateInstanceOperator(task_id="create", tasks=TASKS).execute(context(ti)) == 42
     assert [name for name, _ in procs(db)] == ["callfunc otask.create_instance"]
-    assert ti.xcoms == {"created": False, "tasks_added": 0}
+    assert ti.xcoms == {"instance_id": 42, "created": False, "tasks_added": 0}
 
 
 def test_create_instance_from_definitions_alone(db: EngineFakeConnection) -> None:
@@ -338,7 +339,7 @@ def test_run_defers_after_one_status_read_with_timeout_and_kill_mode(db: EngineF
     _, kwargs = trigger.serialize()
     assert (kwargs["instance_id"], kwargs["poll_interval"], kwargs["on_kill_mode"]) == (42, 5.0, "HARD")
     assert abs(kwargs["timeout_at"] - (time.time() + 600)) < 5
-    assert deferred.value.timeout == timedelta(seconds=600)
+    assert deferred.value.timeout == timedelta(seconds=600 + 120)  # the trigger's timeout comes first
     assert deferred.value.method_name == "execute_complete"
     assert [name for name, _ in procs(db)] == [
         "callfunc otask.create_instance",
@@ -370,7 +371,7 @@ def test_run_without_deferral_polls_and_logs_progress_at_a_sane_rate(
 def test_run_polling_retries_a_transient_error(db: EngineFakeConnection) -> None:
     from oracledb import errors as ora_errors
 
-    lost = ora_errors._create_exception(ora_errors.ERR_CONNECTION_CLOSED)
+    lost = driver_exception(ora_errors.ERR_CONNECTION_CLOSED)
     engine_answers(batch_answers(db), sequence(RUNNING, lost, SUCCEEDED))
     assert run_operator(deferrable=False).execute(context())["state"] == "SUCCEEDED"
 
@@ -559,3 +560,130 @@ def test_dag_files_do_not_pay_for_oracledb_at_parse_time() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+# --- a failing stop keeps the timeout outcome (A-3) ----------------------------------------------
+
+
+def _stop_fails(db: EngineFakeConnection, message: str = "ORA-01031: insufficient privileges") -> None:
+    db.rules.insert(0, ("callproc otask.stop", db_error(message)))
+
+
+def test_polling_timeout_fails_without_retry_even_when_the_stop_fails(
+    db: EngineFakeConnection, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine_answers(batch_answers(db), RUNNING)
+    _stop_fails(db)
+    with pytest.raises(AirflowFailException, match="did not finish within 0 s"):
+        run_operator(deferrable=False, timeout=0).execute(context())
+    out = capsys.readouterr().out
+    assert "stopping instance 42 (SOFT) failed: ORA-01031: insufficient privileges." in out
+
+
+def test_deferred_timeout_with_soft_fail_skips_even_when_the_stop_fails(db: EngineFakeConnection) -> None:
+    _stop_fails(db)
+    timeout = {"status": "timeout", "instance_id": 42, "instance": None, "message": "..."}
+    with pytest.raises(AirflowSkipException, match="did not finish in time"):
+        run_operator(soft_fail=True).execute_complete(context(), timeout)
+
+
+def test_airflow_trigger_timeout_fails_without_retry_when_a_transient_stop_keeps_failing(
+    db: EngineFakeConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transient stop error is retried, then logged; the outcome stays."""
+    monkeypatch.setattr("airflow_provider_oracle_tasks.db.transient.backoff_delay", lambda *a, **k: 0.0)
+    _stop_fails(db, "ORA-03113: end-of-file on communication channel")
+    ti = FakeTI()
+    ti.xcoms["instance_id"] = 42
+    with pytest.raises(AirflowFailException, match="did not finish within 60 s"):
+        run_operator(timeout=60).resume_execution("__fail__", {"error": "Trigger timeout"}, context(ti))
+    assert [name for name, _ in procs(db)].count("callproc otask.stop") > 1
+
+
+# --- poll interval floor (A-7) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("interval", [0, 0.5, timedelta(milliseconds=10)])
+def test_run_refuses_a_poke_interval_below_one_second(interval: Any) -> None:
+    with pytest.raises(ValueError, match=r"poke_interval=.* is below 1 s"):
+        run_operator(poke_interval=interval)
+
+
+def test_poll_until_never_sleeps_less_than_the_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_oracle_tasks.waiting import progress
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(time, "sleep", sleeps.append)
+    readings = iter([False, True])
+    progress.poll_until(
+        False,
+        finished=bool,
+        read=lambda: next(readings),
+        interval=0,
+        timeout=None,
+        timed_out=lambda last: pytest.fail("no timeout"),
+        show=lambda reading: None,
+    )
+    assert sleeps == [progress.MIN_POLL_INTERVAL, progress.MIN_POLL_INTERVAL]
+
+
+# --- clearing re-runs, retrying re-attaches (A-6) ------------------------------------------------
+
+
+class FakeDagRun:
+    def __init__(self, clear_number: int | None) -> None:
+        self.clear_number = clear_number
+
+
+def test_run_key_adds_the_clear_number_once_the_dag_run_was_cleared() -> None:
+    ti = FakeTI(map_index=3)
+    base = "etl_dag/manual__2025-03-01T00:00:00+00:00/run/3"
+    assert run_key({"ti": ti, "dag_run": FakeDagRun(0)}) == base  # type: ignore[typeddict-item]
+    assert run_key({"ti": ti, "dag_run": FakeDagRun(None)}) == base  # type: ignore[typeddict-item]
+    assert run_key({"ti": ti, "dag_run": FakeDagRun(2)}) == f"{base}/c2"  # type: ignore[typeddict-item]
+
+
+def test_run_key_is_cut_in_bytes_not_characters() -> None:
+    ti = FakeTI()
+    ti.run_id = "é" * 300  # 300 characters, 600 bytes: the column is varchar2(512 byte)
+    key = run_key(context(ti))
+    assert len(key.encode("utf-8")) <= 512
+    head, digest = key.rsplit("#", 1)
+    assert len(digest) == 64
+    assert head.startswith("etl_dag/é")
+
+
+def test_a_cleared_run_task_starts_a_new_instance_while_a_retry_reattaches(db: EngineFakeConnection) -> None:
+    engine_answers(batch_answers(db), SUCCEEDED)
+    ti = FakeTI()
+    run_operator().execute({"ti": ti, "dag_run": FakeDagRun(0)})  # type: ignore[typeddict-item]
+    run_operator().execute({"ti": ti, "dag_run": FakeDagRun(0)})  # type: ignore[typeddict-item]
+    run_operator().execute({"ti": ti, "dag_run": FakeDagRun(1)})  # type: ignore[typeddict-item]
+    keys = [binds["p_run_key"] for name, binds in procs(db) if name == "callfunc otask.create_instance"]
+    base = "etl_dag/manual__2025-03-01T00:00:00+00:00/run/-1"
+    assert keys == [base, base, f"{base}/c1"]
+
+
+# --- thick mode cannot defer (A-14) ----------------------------------------------------------------
+
+
+def test_a_thick_mode_connection_polls_instead_of_deferring(
+    db: EngineFakeConnection, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
+
+    monkeypatch.setattr(OracleTaskManagerHook, "uses_thick_mode", lambda self: True)
+    engine_answers(batch_answers(db), sequence(RUNNING, SUCCEEDED))
+    summary = run_operator(deferrable=True).execute(context())  # no TaskDeferred
+    assert summary["state"] == "SUCCEEDED"
+    assert "uses thick mode" in capsys.readouterr().out
+
+
+def test_the_hook_tells_a_thick_mode_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
+
+    conn = {"conn_type": "oracle", "login": "A", "password": "secret-pw", "host": "h", "schema": "S"}
+    monkeypatch.setenv("AIRFLOW_CONN_THIN", json.dumps(conn))
+    monkeypatch.setenv("AIRFLOW_CONN_THICK", json.dumps({**conn, "extra": {"thick_mode": True}}))
+    assert OracleTaskManagerHook(oracle_conn_id="thin").uses_thick_mode() is False
+    assert OracleTaskManagerHook(oracle_conn_id="thick").uses_thick_mode() is True

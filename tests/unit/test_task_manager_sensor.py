@@ -28,6 +28,7 @@ from tests.unit.engine_fakes import (
     sequence,
     status_row,
 )
+from tests.unit.fakes import db_error
 
 FAILED_ROW = (42, 17, "load_sales", "FAILED", -1476, "ORA-01476: divisor is equal to zero", 1)
 
@@ -99,7 +100,7 @@ def test_deferrable_sensor_pokes_once_then_defers_with_its_timeout(db: EngineFak
     _, kwargs = trigger.serialize()
     assert (kwargs["instance_id"], kwargs["poll_interval"], kwargs["on_kill_mode"]) == (42, 5.0, "SOFT")
     assert abs(kwargs["timeout_at"] - (time.time() + 7200)) < 5
-    assert deferred.value.timeout == timedelta(hours=2)
+    assert deferred.value.timeout == timedelta(hours=2, minutes=2)  # the trigger's timeout comes first
     statuses = [sql for sql, _ in db.calls() if "from otask_instances_v i" in sql]
     assert len(statuses) == 1
 
@@ -210,3 +211,40 @@ def test_on_kill_stops_only_when_configured(db: EngineFakeConnection) -> None:
 def test_event_summary_round_trips() -> None:
     data = event("FAILED", [FAILED_ROW])["instance"]
     assert InstanceStatus.from_dict(data).to_dict() == data
+
+
+@pytest.mark.parametrize(
+    ("soft_fail", "expected"), [(False, AirflowSensorTimeout), (True, AirflowSkipException)]
+)
+def test_timeouts_keep_their_outcome_when_the_stop_fails(
+    db: EngineFakeConnection, soft_fail: bool, expected: type[Exception]
+) -> None:
+    """A-3: the stop's ORA error is logged; the sensor still times out (or skips), no retry."""
+    engine_answers(db, RUNNING)
+    db.rules.insert(0, ("callproc otask.stop", db_error("ORA-01031: insufficient privileges")))
+    with pytest.raises(expected):
+        sensor(deferrable=False, timeout=0, on_kill_mode="hard", soft_fail=soft_fail).execute({})
+    wait = sensor(on_kill_mode="soft", soft_fail=soft_fail)
+    with pytest.raises(expected):
+        wait.resume_execution("__fail__", {"error": "Trigger timeout"}, {})
+    timeout = {"status": "timeout", "instance_id": 42, "instance": None, "message": "did not finish"}
+    with pytest.raises(expected):
+        wait.resume_execution("execute_complete", {"event": timeout}, {})
+    assert len(stops(db)) == 3
+
+
+@pytest.mark.parametrize("interval", [0, 0.2, timedelta(0)])
+def test_sensor_refuses_a_poke_interval_below_one_second(interval: Any) -> None:
+    with pytest.raises(ValueError, match=r"poke_interval=.* is below 1 s"):
+        sensor(poke_interval=interval)
+
+
+def test_a_thick_mode_sensor_pokes_instead_of_deferring(
+    db: EngineFakeConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A-14: the triggerer needs thin mode; deferring would fail every wait."""
+    from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
+
+    monkeypatch.setattr(OracleTaskManagerHook, "uses_thick_mode", lambda self: True)
+    engine_answers(db, sequence(RUNNING, SUCCEEDED))
+    assert sensor(deferrable=True).execute({})["state"] == "SUCCEEDED"

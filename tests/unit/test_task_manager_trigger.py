@@ -32,6 +32,7 @@ from airflow_provider_oracle_tasks.triggers.task_manager import (
     OracleTaskManagerInstanceTrigger,
     ProgressLog,
 )
+from tests.unit.driver_errors import driver_exception
 from tests.unit.engine_fakes import (
     STATUS_PATTERN,
     AsyncFakeDriver,
@@ -55,7 +56,7 @@ def rows(state: str = "RUNNING", counts: dict[str, int] | None = None, ids: tupl
 
 def lost_session() -> oracledb.Error:
     """DPY-4011 as thin mode raises it for a dead session: transient."""
-    exc = ora_errors._create_exception(ora_errors.ERR_CONNECTION_CLOSED)
+    exc = driver_exception(ora_errors.ERR_CONNECTION_CLOSED)
     assert isinstance(exc, oracledb.Error)
     return exc
 

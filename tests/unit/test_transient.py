@@ -27,6 +27,7 @@ from airflow_provider_oracle_tasks.db.transient import (
     retry,
     retry_async,
 )
+from tests.unit.driver_errors import driver_exception
 
 
 def ora(code: int, text: str) -> oracledb.Error:
@@ -39,7 +40,7 @@ def ora(code: int, text: str) -> oracledb.Error:
 
 def dpy(num: int, **args: Any) -> oracledb.Error:
     """A driver error (DPY-nnnn) as python-oracledb raises it."""
-    exc = ora_errors._create_exception(num, **args)
+    exc = driver_exception(num, **args)
     assert isinstance(exc, oracledb.Error)
     return exc
 
