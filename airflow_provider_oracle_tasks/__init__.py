@@ -6,6 +6,8 @@ providers, so nothing here imports ``oracledb`` or Airflow.
 
 from __future__ import annotations
 
+from importlib import metadata
+
 __version__ = "0.1.0"
 
 _PACKAGE = "airflow_provider_oracle_tasks"
@@ -13,7 +15,7 @@ _PACKAGE = "airflow_provider_oracle_tasks"
 
 def get_provider_info() -> dict:
     """Describe the provider to Airflow's provider manager (``airflow providers list``)."""
-    return {
+    info = {
         "package-name": "airflow-provider-oracle-tasks",
         "name": "Oracle Tasks",
         "description": (
@@ -72,3 +74,15 @@ def get_provider_info() -> dict:
             }
         ],
     }
+    if _has_common_messaging():  # the [messaging] extra: Oracle AQ for MessageQueueTrigger
+        info["queues"] = [f"{_PACKAGE}.triggers.aq_message_queue.OracleAQMessageQueueProvider"]
+    return info
+
+
+def _has_common_messaging() -> bool:
+    """Whether apache-airflow-providers-common-messaging is installed (metadata only, no import)."""
+    try:
+        metadata.version("apache-airflow-providers-common-messaging")
+    except metadata.PackageNotFoundError:
+        return False
+    return True

@@ -2,15 +2,20 @@
 
 Seed 004 starts a backup job when a ``GO`` message is enqueued. In Airflow the same message
 can schedule a DAG: ``OracleAQEventTrigger`` watches queue ``BACKUP_GO`` as consumer
-``AIRFLOW_BACKUP`` with a blocking dequeue, and every message it takes becomes an asset event.
+``AIRFLOW_BACKUP``, and every message becomes an asset event.
 The queue is created once, e.g. with ``OracleAQCreateQueueOperator`` (queue ``BACKUP_GO``,
 subscriber ``AIRFLOW_BACKUP``); a producer sends the signal with
 
     begin otask.raise_event(p_queue => 'BACKUP_GO', p_payload => 'GO'); commit; end;
 
-Delivery: a message is removed when its event is handed to the triggerer; a triggerer crash at
-that exact moment can start the DAG twice or (rarely) lose one event. The DAG's work should
-therefore be idempotent; see docs/operators/aq.md, "Event-driven DAGs".
+Delivery: the trigger runs on Airflow 3.3's shared stream in ack mode, so a message is removed
+only after its asset event is stored - a triggerer crash loses nothing; a crash between storing
+the event and removing the message (a second or two) can start the DAG once more. The DAG's work
+should therefore be idempotent; see docs/operators/aq.md, "Event-driven DAGs". A wrong password
+does not lock the account: the trigger backs off and logs in at most about twice a minute.
+
+The RAW-payload ``condition`` below is checked on a real database by
+tests/integration/test_aq.py (review Q-7).
 """
 
 from __future__ import annotations

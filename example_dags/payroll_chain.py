@@ -23,7 +23,8 @@ The operator creates the chain and its programs on the first run and changes not
 runs while the spec stays the same (it compares a fingerprint stored in the chain's comments);
 it runs the chain as job ``OTASK_CH_<hash>_<try>``, waits in the triggerer (deferrable), logs a
 table of every step and fails with the step states if the chain fails or stalls. To resume after
-fixing a load problem, clear the task with ``start_steps=["LOAD"]`` in a copy of this task.
+fixing a load problem, run a copy of this task with ``start_steps=["LOAD"]``: WAIT_FOR_FILE and
+VALIDATE are then marked SUCCEEDED (RUN_CHAIN's step_state_list), so no new file is awaited.
 
 Prerequisites (a DBA, once): the ``HR.PAYROLL_PROCESSING`` package of the seed, a multi-consumer
 queue ``HR.FILE_ARRIVAL_Q`` whose payload has a ``FILE_NAME`` attribute, and the chain

@@ -14,9 +14,10 @@ load procedure) raises an event in the database:
    runs, and has the subscriber ``PAYROLL_DAG`` (idempotent; other consumers such as an audit job
    get their own copy of each message).
 2. ``wait_for_file`` waits for the event of this run's period (correlation = the month of the
-   logical date) without a worker slot: the triggerer blocks on a dequeue that returns within a
-   second of the commit. On resume the task removes exactly that message and returns it; a
-   triggerer restart loses nothing. If the file does not come within 12 hours the task fails.
+   logical date) without a worker slot: in the triggerer all such waits share one browse of the
+   queue per second, so the event arrives within about a second of the commit. On resume the task
+   removes exactly that message and returns it; a triggerer restart loses nothing. If the file
+   does not come within 12 hours the task fails.
 3. ``load_payroll`` runs the load as an engine batch (4 workers in Oracle): one task per
    department, the file name bound as ``:file``.
 

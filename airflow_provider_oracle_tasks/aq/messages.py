@@ -28,6 +28,31 @@ _QUALIFIED = re.compile(rf"^({_SIMPLE})(?:\.({_SIMPLE}))?$")
 MAX_CONDITION = 4000  # DBMS_AQ.DEQUEUE_OPTIONS_T.DEQ_CONDITION is VARCHAR2(4000)
 MAX_CORRELATION = 128  # MESSAGE_PROPERTIES_T.CORRELATION is VARCHAR2(128)
 MESSAGE_GONE_ACTIONS = ("wait", "fail", "skip")
+MAX_RAW_BYTES = 32767  # a RAW queue's payload is a PL/SQL RAW: at most 32767 bytes
+SCALAR_TYPES = frozenset(
+    {
+        "VARCHAR2",
+        "VARCHAR",
+        "NVARCHAR2",
+        "CHAR",
+        "NCHAR",
+        "NUMBER",
+        "INTEGER",
+        "FLOAT",
+        "BINARY_FLOAT",
+        "BINARY_DOUBLE",
+        "DATE",
+        "TIMESTAMP",
+        "CLOB",
+        "NCLOB",
+        "BLOB",
+        "LONG",
+        "ROWID",
+        "XMLTYPE",
+        "BOOLEAN",
+    }
+)
+"""Built-in types that are not payload types: AQ takes RAW, JSON or an object type."""
 
 
 def queue_name(value: Any, argument: str = "queue") -> str:
@@ -68,6 +93,11 @@ def payload_type(value: Any, argument: str = "payload_type") -> str:
     """``RAW``, ``JSON`` (Oracle 21c+) or an object type name (``TYPE`` or ``OWNER.TYPE``)."""
     if isinstance(value, str) and value.strip().upper() in (RAW, JSON):
         return value.strip().upper()
+    if isinstance(value, str) and value.strip().upper() in SCALAR_TYPES:
+        raise ValueError(
+            f"{argument}={value!r} is a built-in SQL type, not a queue payload type: use 'RAW' (send text "
+            "as UTF-8), 'JSON' (Oracle 21c or later) or an object type (CREATE TYPE ... AS OBJECT)."
+        )
     try:
         return queue_name(value, argument)
     except ValueError:
@@ -99,11 +129,17 @@ def correlation(value: Any, argument: str = "correlation") -> str | None:
     """A correlation id (dequeue filters may use AQ's ``%`` and ``_`` wildcards)."""
     if value is None:
         return None
-    if not isinstance(value, str) or not value or len(value) > MAX_CORRELATION:
+    if not isinstance(value, str) or not value or len(value.encode("utf-8")) > MAX_CORRELATION:
         raise ValueError(
-            f"{argument}={value!r} must be a non-empty string of at most {MAX_CORRELATION} chars."
+            f"{argument}={value!r} must be a non-empty string of at most {MAX_CORRELATION} bytes "
+            "(MESSAGE_PROPERTIES_T.CORRELATION is VARCHAR2(128 BYTE))."
         )
     return value
+
+
+def is_template(value: Any) -> bool:
+    """A Jinja template (rendered only when the task runs), so it is checked then, not at parse time."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 def message_gone_action(value: Any, argument: str = "if_message_gone") -> str:
@@ -179,17 +215,24 @@ def encode_payload(payload: Any, kind: str, object_type: Any = None) -> Any:
     """
     if kind == RAW:
         if isinstance(payload, bytes | bytearray):
-            return bytes(payload)
-        if isinstance(payload, str):
-            return payload.encode("utf-8")
-        if isinstance(payload, Mapping | list):
-            return json.dumps(payload, separators=(",", ":")).encode("utf-8")
-        raise ValueError(
-            f"payload {payload!r} ({type(payload).__name__}) cannot go on a RAW queue: use bytes, str, "
-            "dict or list."
-        )
+            data = bytes(payload)
+        elif isinstance(payload, str):
+            data = payload.encode("utf-8")
+        elif isinstance(payload, Mapping | list):
+            data = _json_text(payload).encode("utf-8")
+        else:
+            raise ValueError(
+                f"payload {payload!r} ({type(payload).__name__}) cannot go on a RAW queue: use bytes, str, "
+                "dict or list."
+            )
+        if len(data) > MAX_RAW_BYTES:
+            raise ValueError(
+                f"payload is {len(data)} bytes; a RAW queue message holds at most {MAX_RAW_BYTES} bytes. "
+                "Send a reference (a file name, a row key) instead, or use a JSON or object-type queue."
+            )
+        return data
     if kind == JSON:
-        json.dumps(payload)  # refuses what the database could not store, before connecting
+        _json_text(payload)  # refuses what the database could not store, before connecting
         return payload
     if not isinstance(payload, Mapping):
         raise ValueError(
@@ -207,6 +250,14 @@ def encode_payload(payload: Any, kind: str, object_type: Any = None) -> Any:
             )
         setattr(obj, name, item)
     return obj
+
+
+def _json_text(payload: Any) -> str:
+    """Strict JSON text: NaN and Infinity are not JSON, and a set or a date is not a JSON value."""
+    try:
+        return json.dumps(payload, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"payload {payload!r} is not a JSON value: {error}") from None
 
 
 def msgid_hex(msgid: Any) -> str | None:

@@ -43,7 +43,11 @@ def require_json_support(connection: Any, queue: str) -> None:
         )
 
 
-_QUEUE_TABLE_SQL = "select object_type, recipients from user_queue_tables where queue_table = :queue_table"
+_QUEUE_TABLE_SQL = (
+    'select q."TYPE", q.object_type, q.recipients from user_queue_tables q where q.queue_table = :queue_table'
+)
+"""TYPE says RAW / JSON / OBJECT; OBJECT_TYPE is documented for TYPE = OBJECT only (may be NULL for
+RAW), so both are read, as OTASK_AQ.RAISE_EVENT does (review Q-4)."""
 _QUEUE_SQL = "select queue_table, enqueue_enabled, dequeue_enabled from user_queues where name = :queue"
 _SUBSCRIBERS_SQL = "select consumer_name from user_queue_subscribers where queue_name = :queue"
 
@@ -82,6 +86,12 @@ def _expected_object_type(payload_type: str, schema: str) -> str:
     return payload_type if "." in payload_type else f"{schema}.{payload_type}"
 
 
+def _same_payload(payload_type: str, expected: str, table_type: str, object_type: str) -> bool:
+    if payload_type in (aq_messages.RAW, aq_messages.JSON):
+        return table_type == payload_type or object_type in (expected, payload_type)
+    return table_type in ("OBJECT", "") and object_type in (expected, payload_type)
+
+
 def ensure_queue(
     connection: Any,
     *,
@@ -113,11 +123,12 @@ def ensure_queue(
         )
         created.append(f"queue table {queue_table}")
     else:
-        object_type, recipients = (str(row[0] or "").upper(), str(row[1] or "").upper())
+        table_type, object_type, recipients = (str(value or "").upper() for value in row)
         expected = _expected_object_type(payload_type, schema)
-        if object_type not in (expected, payload_type):
+        if not _same_payload(payload_type, expected, table_type, object_type):
+            shown = object_type or table_type or "unknown"
             raise AQSetupError(
-                f"queue table {queue_table} exists with payload type {object_type}, not {expected}: "
+                f"queue table {queue_table} exists with payload type {shown}, not {expected}: "
                 "choose another queue_table, or drop it (DBMS_AQADM.DROP_QUEUE_TABLE) if it is unused."
             )
         if recipients != "MULTIPLE":

@@ -10,11 +10,15 @@ Only the Scheduler chain condition syntax is accepted (not the SQL ``:step.state
 
     condition := TRUE | FALSE | step [NOT] {SUCCEEDED | FAILED | STOPPED | COMPLETED}
                | step ERROR_CODE {= | != | <> | < | <= | > | >=} integer
-               | step ERROR_CODE [NOT] IN (integer [, integer]...)
+               | step [NOT] ERROR_CODE IN (integer [, integer]...)
                | NOT condition | (condition) | condition AND condition | condition OR condition
     action    := [AFTER HH:MM:SS] START step [, step]...
                | STOP step [, step]...
                | END [integer | step.ERROR_CODE]
+
+``step ERROR_CODE NOT IN (...)`` is accepted as well and stored in the documented spelling
+``step NOT ERROR_CODE IN (...)`` (Administrator's Guide, "Chain Condition Syntax"). Step names
+are simple names (upper-cased); quoted names are refused, as everywhere in the provider.
 
 ``COMPLETED`` means SUCCEEDED, FAILED or STOPPED. Error codes are positive numbers (20001 for
 ``raise_application_error(-20001, ...)``); ``END 0`` (the default) ends the chain successfully.
@@ -119,7 +123,10 @@ class ErrorCode(Condition):
 
     def render(self, parent: str = "") -> str:
         if self.op in ("IN", "NOT IN"):
-            return f"{self.step} ERROR_CODE {self.op} ({', '.join(str(v) for v in self.values)})"
+            codes = ", ".join(str(v) for v in self.values)
+            # Oracle's documented spelling puts NOT before ERROR_CODE: "step NOT ERROR_CODE IN (...)".
+            prefix = "NOT ERROR_CODE IN" if self.op == "NOT IN" else "ERROR_CODE IN"
+            return f"{self.step} {prefix} ({codes})"
         return f"{self.step} ERROR_CODE {self.op} {self.values[0]}"
 
     def references(self, negated: bool = False) -> Iterator[tuple[str, bool]]:
@@ -296,7 +303,12 @@ def format_after(delay: timedelta) -> str:
 def step_name(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise ChainSpecError(f"{what} {value!r} is not a name")
-    name = value.strip().strip('"') if value.strip().startswith('"') else value.strip()
+    name = value.strip()
+    if '"' in name:
+        raise ChainSpecError(
+            f"{what} {value!r}: quoted names are not supported; use a simple name (letters, digits, _, $, "
+            "#, a letter first), which Oracle stores upper-cased"
+        )
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_$#]{0,127}", name):
         raise ChainSpecError(
             f"{what} {value!r} is not a valid Oracle name: 1-128 characters, a letter first, then "
@@ -322,8 +334,8 @@ class _Tokens:
             kind = match.lastgroup or ""
             value = match.group(kind)
             if kind == "quoted":
-                kind, value = "name", value.strip('"')
-            elif kind == "name":
+                raise self.error(f"quoted name {value} is not supported; use a simple (unquoted) name")
+            if kind == "name":
                 value = value.upper()
             self.items.append((kind, value))
             position = match.end()
@@ -416,6 +428,10 @@ def _factor(tokens: _Tokens) -> Condition:
     if tokens.accept("ERROR_CODE"):
         return _error_code(tokens, step)
     negated = tokens.accept("NOT")
+    if negated and tokens.accept("ERROR_CODE"):
+        if not tokens.accept("IN"):
+            raise tokens.error(f"{step} NOT ERROR_CODE must be followed by IN (...)")
+        return ErrorCode(step, "NOT IN", tuple(_codes(tokens)))
     _, value = tokens.take()
     if value not in STATES:
         raise tokens.error(
@@ -427,12 +443,7 @@ def _factor(tokens: _Tokens) -> Condition:
 def _error_code(tokens: _Tokens, step: str) -> Condition:
     negated = tokens.accept("NOT")
     if tokens.accept("IN"):
-        tokens.expect("(")
-        values = [tokens.number()]
-        while tokens.accept(","):
-            values.append(tokens.number())
-        tokens.expect(")")
-        return ErrorCode(step, "NOT IN" if negated else "IN", tuple(values))
+        return ErrorCode(step, "NOT IN" if negated else "IN", tuple(_codes(tokens)))
     if negated:
         raise tokens.error(f"{step} ERROR_CODE NOT must be followed by IN (...)")
     _, op = tokens.take()
@@ -441,6 +452,15 @@ def _error_code(tokens: _Tokens, step: str) -> Condition:
             f"expected a comparison ({' '.join(COMPARISONS)}) or IN after ERROR_CODE, found {op}"
         )
     return ErrorCode(step, op, (tokens.number(),))
+
+
+def _codes(tokens: _Tokens) -> list[int]:
+    tokens.expect("(")
+    values = [tokens.number()]
+    while tokens.accept(","):
+        values.append(tokens.number())
+    tokens.expect(")")
+    return values
 
 
 def parse_action(text: str) -> Start | Stop | End:

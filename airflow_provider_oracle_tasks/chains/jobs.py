@@ -6,7 +6,9 @@ try number. So every try has its own job - its run details never mix with anothe
 yet the names of all earlier tries are known exactly. Before starting, the operator looks those
 names up (an exact ``IN`` list, never a ``LIKE`` pattern that could match another run); if an
 earlier try's job still exists, for example because the worker died while the chain kept
-running, the operator waits for that job instead of starting a second run.
+running, the operator waits for that job instead of starting a second run; if an earlier try's job
+already ran to SUCCEEDED (the worker died before Airflow recorded the success), the operator
+reports that run instead of running the chain again.
 
 **Stopping.** ``STOP_JOB`` ends the chain job and its running steps. ``force`` (needs ``MANAGE
 SCHEDULER``) only when asked. Stopping a job that has already ended is not an error.
@@ -16,10 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-from airflow_provider_oracle_tasks.chains.conditions import step_name
+from airflow_provider_oracle_tasks.chains.resume import ResumePlan, run_chain_from
 from airflow_provider_oracle_tasks.db.transient import error_codes
 
 JOB_PREFIX = "OTASK_CH_"
@@ -31,6 +33,16 @@ select s.job_name, s.state
   from user_scheduler_jobs s
  where s.job_name in (select n.name
                         from json_table(:names, '$[*]' columns (name varchar2(128) path '$')) n)"""
+
+
+SUCCEEDED_RUNS_SQL = """\
+select distinct d.job_name
+  from user_scheduler_job_run_details d
+ where d.job_subname is null
+   and d.status = 'SUCCEEDED'
+   and d.job_name in (select n.name
+                        from json_table(:names, '$[*]' columns (name varchar2(128) path '$')) n)"""
+"""Chain jobs of earlier tries that already ended SUCCEEDED (the job itself is dropped by then)."""
 
 
 def run_key_hash(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
@@ -60,19 +72,28 @@ def live_jobs(connection: Any, names: Iterable[str]) -> dict[str, str]:
         return {str(name): str(state) for name, state in cursor.fetchall()}
 
 
-def start_steps_text(steps: Sequence[str] | None) -> str | None:
-    """RUN_CHAIN's ``start_steps``: validated names, comma-separated (None: start normally)."""
-    if not steps:
-        return None
-    return ",".join(step_name(step, "start_steps") for step in steps)
+def succeeded_jobs(connection: Any, names: Iterable[str]) -> set[str]:
+    """Those of ``names`` whose chain job ran to SUCCEEDED (USER_SCHEDULER_JOB_RUN_DETAILS)."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(SUCCEEDED_RUNS_SQL, {"names": json.dumps(wanted)})
+        return {str(name) for (name,) in cursor.fetchall()}
 
 
-def run_chain(connection: Any, chain: str, job_name: str, start_steps: Sequence[str] | None = None) -> None:
-    """``DBMS_SCHEDULER.RUN_CHAIN``: creates job ``job_name`` that runs ``chain`` now (commits)."""
-    params: dict[str, Any] = {"chain_name": chain, "job_name": job_name}
-    steps = start_steps_text(start_steps)
-    if steps:
-        params["start_steps"] = steps
+def run_chain(connection: Any, chain: str, job_name: str, plan: ResumePlan | None = None) -> None:
+    """``DBMS_SCHEDULER.RUN_CHAIN``: creates job ``job_name`` that runs ``chain`` now (commits).
+
+    From the beginning: the ``start_steps`` overload with ``start_steps => NULL`` (the argument has
+    no default in either overload, so it is always passed; python-oracledb binds None as a
+    VARCHAR2 NULL, and the name ``start_steps`` exists only in the VARCHAR2 overload). Resumed
+    at given steps: the ``step_state_list`` overload (:mod:`chains.resume`).
+    """
+    if plan is not None and plan.done:
+        run_chain_from(connection, chain, job_name, plan)
+        return
+    params: dict[str, Any] = {"chain_name": chain, "start_steps": None, "job_name": job_name}
     with connection.cursor() as cursor:
         cursor.callproc("dbms_scheduler.run_chain", keyword_parameters=params)
 

@@ -10,9 +10,10 @@ forced ``STOP_JOB`` needs ``MANAGE SCHEDULER``.
 Without them the operator would fail half-way: programs created, then ``CREATE_CHAIN`` refused.
 :func:`check_chain_privileges` reads ``USER_SYS_PRIVS`` (direct grants) and ``SESSION_PRIVS``
 (all, roles included) in one statement and returns every missing privilege with the statement
-a DBA must run. Like ``sql/preflight.sql`` it insists on direct grants: the engine's PL/SQL is
-definer-rights, where roles do not count, and one rule for the whole provider is easier to get
-right than two. ``sql/grants.sql`` grants all of them.
+a DBA must run. The chain operator calls ``DBMS_SCHEDULER`` from anonymous blocks, where enabled
+roles count (review C-6), so a privilege held through a role is enough here; it is reported as
+advice (``role_only``), because the engine's definer-rights PL/SQL (``sql/preflight.sql``) does
+need direct grants. ``sql/grants.sql`` grants all of them directly.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class PrivilegeCheck:
     """(privilege, why) pairs; why is "not granted" or "granted only through a role"."""
     schema: str | None = None
     """The session's current schema; chains are created there, so it must be the user's own."""
+    role_only: tuple[str, ...] = ()
+    """Privileges held only through a role: enough for the chain calls, not for the engine."""
 
     @property
     def ok(self) -> bool:
@@ -97,23 +100,37 @@ def required_privileges(*, define: bool, force_stop: bool = False) -> tuple[str,
     return (*needed, FORCE_STOP_PRIVILEGE) if force_stop else needed
 
 
-def parse_privilege_rows(rows: Sequence[Sequence[Any]], fallback_user: str = "<user>") -> PrivilegeCheck:
-    """Rows of PRIVILEGES_SQL -> :class:`PrivilegeCheck` (pure, for tests and reuse)."""
+def parse_privilege_rows(
+    rows: Sequence[Sequence[Any]], fallback_user: str = "<user>", *, roles_count: bool = True
+) -> PrivilegeCheck:
+    """Rows of PRIVILEGES_SQL -> :class:`PrivilegeCheck` (pure, for tests and reuse).
+
+    ``roles_count`` (the chain operator's anonymous blocks): a privilege in SESSION_PRIVS through a
+    role is enough and only listed in ``role_only``; False demands direct grants (definer rights).
+    """
     user = str(rows[0][0]) if rows and rows[0][0] else fallback_user
     schema = str(rows[0][1]) if rows and rows[0][1] else None
     missing: list[tuple[str, str]] = []
+    role_only: list[str] = []
     for _, _, privilege, direct, in_session in rows:
         if int(direct or 0) > 0:
             continue
-        why = "granted only through a role; grant it directly" if int(in_session or 0) > 0 else "not granted"
-        missing.append((str(privilege), why))
-    return PrivilegeCheck(user, tuple(missing), schema)
+        if int(in_session or 0) > 0:
+            if roles_count:
+                role_only.append(str(privilege))
+                continue
+            missing.append((str(privilege), "granted only through a role; grant it directly"))
+            continue
+        missing.append((str(privilege), "not granted"))
+    return PrivilegeCheck(user, tuple(missing), schema, tuple(role_only))
 
 
-def check_chain_privileges(connection: Any, *, define: bool, force_stop: bool = False) -> PrivilegeCheck:
+def check_chain_privileges(
+    connection: Any, *, define: bool, force_stop: bool = False, roles_count: bool = True
+) -> PrivilegeCheck:
     """Read-only: which of the privileges for this operation the session's user lacks."""
     privileges = required_privileges(define=define, force_stop=force_stop)
     with connection.cursor() as cursor:
         cursor.execute(PRIVILEGES_SQL, {"privileges": json.dumps(list(privileges))})
         rows = cursor.fetchall()
-    return parse_privilege_rows(rows)
+    return parse_privilege_rows(rows, roles_count=roles_count)

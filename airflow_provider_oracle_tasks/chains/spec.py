@@ -11,11 +11,8 @@ Instead of dozens of hand-written ``DBMS_SCHEDULER`` calls, a DAG author writes:
     chain.rule("VALIDATE FAILED", "START NOTIFY_DBA")   # explicit rules where needed
     spec = chain.build()                                # a validated, immutable ChainSpec
 
-Steps: :class:`PlsqlStep` (an anonymous block; the operator creates a program for it),
-:class:`ProcedureStep` (a stored procedure with fixed arguments; also a generated program),
-:class:`ProgramStep` (an existing program), :class:`NestedChainStep` (another chain) and
-:class:`EventStep` (waits for a message on an AQ queue that matches a condition, or for an event
-schedule). Rules: :class:`Rule` (condition -> action, see :mod:`chain_conditions`).
+Steps are the types of :mod:`chains.steps`; rules are :class:`Rule` (condition -> action, see
+:mod:`chains.conditions`).
 
 **Generated rules** (``build()``): ``a >> b`` or ``chain.depends({"B": ["A"]})`` means "start B
 when all its upstreams SUCCEEDED". Steps in that graph without upstream start with the chain
@@ -23,8 +20,10 @@ when all its upstreams SUCCEEDED". Steps in that graph without upstream start wi
 Steps that appear in no dependency and that no explicit rule starts join the graph on their own.
 Every step whose failure no explicit rule looks at (FAILED, STOPPED, COMPLETED, NOT SUCCEEDED or
 ERROR_CODE) gets ``S FAILED -> END S.ERROR_CODE``, so an unplanned failure ends the chain with
-that step's code instead of stalling it. Generated rules are named ``<CHAIN>_BEGIN``,
-``<CHAIN>_START_<STEP>``, ``<CHAIN>_END_OK`` and ``<CHAIN>_FAIL_<STEP>``; unnamed explicit rules
+that step's code instead of stalling it; likewise the steps whose STOPPED state no explicit rule
+looks at get ``A STOPPED OR B STOPPED ... -> END 1`` (a step stopped by STOP_JOB or
+ALTER_RUNNING_CHAIN). Generated rules are named ``<CHAIN>_BEGIN``, ``<CHAIN>_START_<STEP>``,
+``<CHAIN>_END_OK``, ``<CHAIN>_FAIL_<STEP>`` and ``<CHAIN>_STOPPED``; unnamed explicit rules
 ``<CHAIN>_R01``, ``<CHAIN>_R02``... Rules are schema objects in Oracle, so their names carry the
 chain's name to stay unique in the schema.
 
@@ -48,12 +47,13 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from airflow_provider_oracle_tasks.chains.analysis import Analysis, analyze, find_cycles, fires_at_start
 from airflow_provider_oracle_tasks.chains.conditions import (
     TRUE,
     AllOf,
+    AnyOf,
     ChainSpecError,
     Condition,
     End,
@@ -64,50 +64,29 @@ from airflow_provider_oracle_tasks.chains.conditions import (
     action_steps,
     as_action,
     as_condition,
-    completed,
-    end,
-    error_code,
-    failed,
     nodes,
-    start,
     step_name,
-    stop,
-    stopped,
     succeeded,
 )
-
-__all__ = [
-    "Chain",
-    "ChainSpec",
-    "ChainSpecError",
-    "End",
-    "EventStep",
-    "NestedChainStep",
-    "PlsqlStep",
-    "ProcedureStep",
-    "ProgramStep",
-    "Rule",
-    "Start",
-    "Step",
-    "StepRef",
-    "Stop",
-    "completed",
-    "derived_name",
-    "end",
-    "error_code",
-    "failed",
-    "start",
-    "stop",
-    "stopped",
-    "succeeded",
-]
+from airflow_provider_oracle_tasks.chains.steps import (
+    MAX_ACTION_BYTES,
+    EventStep,
+    NestedChainStep,
+    PlsqlStep,
+    ProcedureStep,
+    ProgramStep,
+    Step,
+    flag,
+    step_from_dict,
+    text,
+)
 
 SPEC_FORMAT = 1
 MAX_NAME = 128
-MAX_ACTION_BYTES = 4000
-MAX_ARGUMENTS = 255
 MAX_COMMENT_BYTES = 160
 """User comments on a chain: 240 bytes (USER_SCHEDULER_CHAINS.COMMENTS) minus the fingerprint marker."""
+STOPPED_END_CODE = 1
+"""``END`` code of the generated ``<CHAIN>_STOPPED_<STEP>`` rules: the chain ends FAILED."""
 MARKER = "oracle-tasks:"
 """Start of the comments of every chain the operator manages, followed by the spec fingerprint."""
 
@@ -119,212 +98,6 @@ def derived_name(base: str, suffix: str) -> str:
         return full
     digest = hashlib.sha256(full.encode()).hexdigest()[:8].upper()
     return f"{full[: MAX_NAME - 9]}_{digest}"
-
-
-def _qualified(value: object, what: str, *, parts: int) -> str:
-    """``NAME`` or ``SCHEMA.NAME`` (up to ``parts`` dot-separated simple names), upper-cased."""
-    if not isinstance(value, str) or not value.strip():
-        raise ChainSpecError(f"{what} {value!r} must be a name like NAME or SCHEMA.NAME")
-    pieces = value.strip().split(".")
-    if len(pieces) > parts:
-        raise ChainSpecError(f"{what} {value!r} has more than {parts} dot-separated parts")
-    return ".".join(step_name(piece, what) for piece in pieces)
-
-
-def _text(value: object, what: str, *, max_bytes: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ChainSpecError(f"{what} must be non-empty text")
-    if len(value.encode("utf-8")) > max_bytes:
-        raise ChainSpecError(f"{what} is longer than {max_bytes} bytes (the Scheduler's limit)")
-    return value
-
-
-def _flag(value: object, what: str) -> bool:
-    if not isinstance(value, bool):
-        raise ChainSpecError(f"{what}={value!r} must be True or False")
-    return value
-
-
-# --- steps ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Step:
-    """Common part of every step. ``restart_on_failure`` / ``restart_on_recovery`` are the step
-    attributes of ``DBMS_SCHEDULER.ALTER_CHAIN`` (retry a failed step; restart after a database
-    recovery)."""
-
-    name: str
-    restart_on_failure: bool = field(default=False, kw_only=True)
-    restart_on_recovery: bool = field(default=False, kw_only=True)
-    kind: ClassVar[str] = ""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "name", step_name(self.name, "step name"))
-        _flag(self.restart_on_failure, f"step {self.name}: restart_on_failure")
-        _flag(self.restart_on_recovery, f"step {self.name}: restart_on_recovery")
-
-    @property
-    def needs_program(self) -> bool:
-        """Whether the operator creates a program for this step."""
-        return False
-
-    def fields(self) -> dict[str, Any]:
-        return {}
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"name": self.name, "kind": self.kind, **self.fields()}
-        if self.restart_on_failure:
-            data["restart_on_failure"] = True
-        if self.restart_on_recovery:
-            data["restart_on_recovery"] = True
-        return data
-
-
-@dataclass(frozen=True)
-class PlsqlStep(Step):
-    """Run an anonymous PL/SQL block (``begin ... end;``), at most 4000 bytes."""
-
-    plsql: str = ""
-    kind: ClassVar[str] = "plsql"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _text(self.plsql, f"step {self.name}: plsql", max_bytes=MAX_ACTION_BYTES)
-
-    @property
-    def needs_program(self) -> bool:
-        return True
-
-    def fields(self) -> dict[str, Any]:
-        return {"plsql": self.plsql}
-
-
-@dataclass(frozen=True)
-class ProcedureStep(Step):
-    """Call ``[schema.][package.]procedure`` with fixed positional arguments (str or int).
-
-    The values become the generated program's argument defaults (DEFINE_PROGRAM_ARGUMENT), bound,
-    never pasted into PL/SQL: chain steps cannot pass job arguments, so defaults are the only way.
-    """
-
-    procedure: str = ""
-    arguments: tuple[str | int, ...] = ()
-    kind: ClassVar[str] = "procedure"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(
-            self, "procedure", _qualified(self.procedure, f"step {self.name}: procedure", parts=3)
-        )
-        arguments = tuple(self.arguments)
-        if len(arguments) > MAX_ARGUMENTS:
-            raise ChainSpecError(f"step {self.name}: at most {MAX_ARGUMENTS} arguments")
-        for position, value in enumerate(arguments, start=1):
-            if isinstance(value, bool) or not isinstance(value, str | int):
-                raise ChainSpecError(
-                    f"step {self.name}: argument {position} = {value!r} must be str or int (dates and "
-                    "decimals as text, converted inside the procedure with an explicit format)"
-                )
-            if isinstance(value, str) and len(value.encode("utf-8")) > MAX_ACTION_BYTES:
-                raise ChainSpecError(f"step {self.name}: argument {position} is longer than 4000 bytes")
-        object.__setattr__(self, "arguments", arguments)
-
-    @property
-    def needs_program(self) -> bool:
-        return True
-
-    def fields(self) -> dict[str, Any]:
-        return {"procedure": self.procedure, "arguments": list(self.arguments)}
-
-
-@dataclass(frozen=True)
-class ProgramStep(Step):
-    """Run an existing Scheduler program ``[schema.]program`` (it must be enabled)."""
-
-    program: str = ""
-    kind: ClassVar[str] = "program"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "program", _qualified(self.program, f"step {self.name}: program", parts=2))
-
-    def fields(self) -> dict[str, Any]:
-        return {"program": self.program}
-
-
-@dataclass(frozen=True)
-class NestedChainStep(Step):
-    """Run another chain ``[schema.]chain`` as one step (it must exist and be enabled)."""
-
-    chain: str = ""
-    kind: ClassVar[str] = "chain"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "chain", _qualified(self.chain, f"step {self.name}: chain", parts=2))
-
-    def fields(self) -> dict[str, Any]:
-        return {"chain": self.chain}
-
-
-@dataclass(frozen=True)
-class EventStep(Step):
-    """Wait for an event: a message on ``queue`` (``[schema.]queue``; ``agent`` for a secure queue)
-    for which ``condition`` holds (an AQ rule on ``tab.user_data``), or an existing event
-    ``schedule``. The step runs (waits) until the event arrives, then SUCCEEDED."""
-
-    queue: str | None = None
-    condition: str | None = None
-    agent: str | None = None
-    schedule: str | None = None
-    kind: ClassVar[str] = "event"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        where = f"step {self.name}"
-        if self.schedule is not None:
-            if self.queue is not None or self.condition is not None or self.agent is not None:
-                raise ChainSpecError(f"{where}: give either schedule= or queue= with condition=, not both")
-            object.__setattr__(self, "schedule", _qualified(self.schedule, f"{where}: schedule", parts=2))
-            return
-        if self.queue is None or self.condition is None:
-            raise ChainSpecError(f"{where}: an event step needs queue= and condition= (or schedule=)")
-        object.__setattr__(self, "queue", _qualified(self.queue, f"{where}: queue", parts=2))
-        _text(self.condition, f"{where}: condition", max_bytes=MAX_ACTION_BYTES)
-        if self.agent is not None:
-            object.__setattr__(self, "agent", step_name(self.agent, f"{where}: agent"))
-
-    @property
-    def queue_spec(self) -> str | None:
-        """The ``queue_spec`` argument of DEFINE_CHAIN_EVENT_STEP: ``QUEUE`` or ``QUEUE, AGENT``."""
-        if self.queue is None:
-            return None
-        return f"{self.queue}, {self.agent}" if self.agent else self.queue
-
-    def fields(self) -> dict[str, Any]:
-        if self.schedule is not None:
-            return {"schedule": self.schedule}
-        return {"queue": self.queue, "condition": self.condition, "agent": self.agent}
-
-
-STEP_TYPES: dict[str, type[Step]] = {
-    cls.kind: cls for cls in (PlsqlStep, ProcedureStep, ProgramStep, NestedChainStep, EventStep)
-}
-
-
-def step_from_dict(data: Mapping[str, Any]) -> Step:
-    values = dict(data)
-    kind = values.pop("kind", None)
-    cls = STEP_TYPES.get(str(kind))
-    if cls is None:
-        raise ChainSpecError(f"step {values.get('name')!r}: unknown kind {kind!r} ({', '.join(STEP_TYPES)})")
-    if "arguments" in values:
-        values["arguments"] = tuple(values["arguments"])
-    try:
-        return cls(**values)
-    except TypeError as error:
-        raise ChainSpecError(f"step {values.get('name')!r}: {error}") from None
 
 
 # --- rules ---------------------------------------------------------------------------------------
@@ -349,7 +122,7 @@ class Rule:
         if self.name is not None:
             object.__setattr__(self, "name", step_name(self.name, "rule name"))
         if self.comments is not None:
-            _text(self.comments, f"{label}: comments", max_bytes=MAX_ACTION_BYTES)
+            text(self.comments, f"{label}: comments", max_bytes=MAX_ACTION_BYTES)
 
     @property
     def parsed_condition(self) -> Condition:
@@ -395,7 +168,7 @@ class ChainSpec:
             if not isinstance(item, Step | Rule):
                 raise ChainSpecError(f"chain {self.name}: {item!r} is neither a step nor a Rule")
         if self.comments is not None:
-            _text(self.comments, f"chain {self.name}: comments", max_bytes=MAX_COMMENT_BYTES)
+            text(self.comments, f"chain {self.name}: comments", max_bytes=MAX_COMMENT_BYTES)
         named = []
         counter = 0
         for rule in self.rules:
@@ -602,7 +375,7 @@ class Chain:
     def __init__(self, name: str, *, comments: str | None = None, failure_rules: bool = True) -> None:
         self.name = step_name(name, "chain name")
         self.comments = comments
-        self.failure_rules = _flag(failure_rules, "failure_rules")
+        self.failure_rules = flag(failure_rules, "failure_rules")
         self._steps: dict[str, Step] = {}
         self._edges: list[tuple[str, str]] = []
         self._rules: list[Rule] = []
@@ -708,6 +481,7 @@ class Chain:
             )
         if self.failure_rules:
             handled = self._failure_handled()
+            stop_handled = self._stop_handled()
             for step in steps:
                 if step not in handled:
                     rules.append(
@@ -718,7 +492,41 @@ class Chain:
                             f"oracle-tasks: end when {step} fails",
                         )
                     )
+            unstoppable = [StepState(step, "STOPPED") for step in steps if step not in stop_handled]
+            # A step stopped by STOP_JOB or ALTER_RUNNING_CHAIN ends the chain as failed (END 1:
+            # a stopped step's own error code may be 0, which would read as success). One rule
+            # for all steps while its condition fits the Scheduler's 4000 bytes, else one per step.
+            combined = AnyOf(tuple(unstoppable)) if len(unstoppable) > 1 else None
+            if combined is not None and len(str(combined).encode()) <= MAX_ACTION_BYTES:
+                rules.append(
+                    Rule(
+                        combined,
+                        End(STOPPED_END_CODE),
+                        derived_name(self.name, "STOPPED"),
+                        "oracle-tasks: end when a step is stopped",
+                    )
+                )
+            else:
+                for node in unstoppable:
+                    rules.append(
+                        Rule(
+                            node,
+                            End(STOPPED_END_CODE),
+                            derived_name(self.name, f"STOPPED_{node.step}"),
+                            f"oracle-tasks: end when {node.step} is stopped",
+                        )
+                    )
         return rules
+
+    def _stop_handled(self) -> set[str]:
+        """Steps an explicit rule looks at as STOPPED (STOPPED, COMPLETED, or under a negation)."""
+        handled: set[str] = set()
+        for rule in self._rules:
+            for node in nodes(rule.parsed_condition):
+                if isinstance(node, StepState) and (node.state in ("STOPPED", "COMPLETED") or node.negated):
+                    handled.add(node.step)
+            handled.update(step for step, negated in rule.parsed_condition.references() if negated)
+        return handled
 
     def _failure_handled(self) -> set[str]:
         """Steps an explicit rule looks at for anything but plain success."""

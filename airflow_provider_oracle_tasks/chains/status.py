@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from airflow_provider_oracle_tasks.chains.defaults import DEFAULT_MISSING_GRACE, DEFAULT_STALL_GRACE
 from airflow_provider_oracle_tasks.db.binds import first_line, json_bind
 
 RUNNING = "RUNNING"
@@ -52,8 +53,6 @@ FINISHED = frozenset({SUCCEEDED, FAILED, STOPPED, STALLED, MISSING})
 LIVE_JOB_STATES = frozenset({"RUNNING", "CHAIN_STALLED"})
 ACTIVE_STEP_STATES = frozenset({"RUNNING", "SCHEDULED", "RETRY SCHEDULED", "PAUSED"})
 TERMINAL_JOB_STATES = {"SUCCEEDED": SUCCEEDED, "COMPLETED": SUCCEEDED, "FAILED": FAILED, "BROKEN": FAILED}
-DEFAULT_STALL_GRACE = 60.0
-DEFAULT_MISSING_GRACE = 120.0
 _MESSAGE_CHARS = 300
 
 _JOBS = "select j.name from json_table(:jobs, '$[*]' columns (name varchar2(128) path '$.name')) j"
@@ -69,7 +68,7 @@ select r.job_name, r.chain_name, r.step_name, r.state, r.error_code,
        case when c.evaluation_interval is null then 0 else 1 end as evaluation_interval
   from user_scheduler_running_chains r
   left join user_scheduler_chains c
-    on c.chain_name = r.chain_name and r.chain_owner = sys_context('USERENV', 'SESSION_USER')
+    on c.chain_name = r.chain_name and r.chain_owner = sys_context('USERENV', 'CURRENT_SCHEMA')
  where r.job_subname is null
    and r.job_name in ({_JOBS})
  order by r.job_name, r.step_name"""

@@ -36,9 +36,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_oracle_tasks.chains.spec import (
-    MARKER,
-    ChainSpec,
+from airflow_provider_oracle_tasks.chains.spec import MARKER, ChainSpec
+from airflow_provider_oracle_tasks.chains.steps import (
     EventStep,
     NestedChainStep,
     PlsqlStep,
@@ -75,7 +74,7 @@ select r.rule_name
 RUNNING_SQL = """\
 select distinct r.owner, r.job_name
   from all_scheduler_running_chains r
- where r.chain_owner = sys_context('USERENV', 'SESSION_USER')
+ where r.chain_owner = sys_context('USERENV', 'CURRENT_SCHEMA')
    and r.chain_name = :chain
  order by r.owner, r.job_name"""
 

@@ -18,6 +18,7 @@ from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_oracle_tasks import validation
 from airflow_provider_oracle_tasks.aq import messages as aq_messages
+from airflow_provider_oracle_tasks.aq.privileges import check_aqadm
 from airflow_provider_oracle_tasks.aq.queues import MAX_RETENTION_SECONDS, AQSetupError, enqueue, ensure_queue
 from airflow_provider_oracle_tasks.hooks import task_manager_hook as aq_hook
 
@@ -70,6 +71,11 @@ class OracleAQCreateQueueOperator(BaseOperator):
 
     def _names(self) -> tuple[str, str, list[str]]:
         queue = aq_messages.unqualified_name(self.queue_name, "queue_name")
+        if self.queue_table is None and len(queue) + 3 > 128:
+            raise ValueError(
+                f"queue_name={self.queue_name!r} is {len(queue)} characters, so the default queue table "
+                f"name {queue}_QT would be longer than 128: pass queue_table= with a shorter name."
+            )
         table = aq_messages.unqualified_name(self.queue_table or f"{queue}_QT", "queue_table")
         if isinstance(self.subscribers, str):
             raise ValueError("subscribers must be a list of consumer names, e.g. ['PAYROLL_DAG'].")
@@ -83,6 +89,7 @@ class OracleAQCreateQueueOperator(BaseOperator):
         queue, table, subscribers = self._names()
         connection = aq_hook(self.oracle_conn_id).get_conn()
         try:
+            check_aqadm(connection, f"creating queue {queue}")
             return ensure_queue(
                 connection,
                 queue=queue,
@@ -133,6 +140,10 @@ class OracleAQEnqueueOperator(BaseOperator):
         self.payload = payload
         self.payload_type = aq_messages.payload_type(payload_type)
         self.correlation = correlation
+        if not aq_messages.is_template(correlation):
+            aq_messages.correlation(correlation)
+        if not aq_messages.is_template(payload):
+            aq_messages.encode_payload(payload, self.payload_type)
         if isinstance(recipients, str):
             raise ValueError("recipients must be a list of consumer names, e.g. ['PAYROLL_DAG'].")
         self.recipients = (
@@ -155,8 +166,7 @@ class OracleAQEnqueueOperator(BaseOperator):
     def execute(self, context: Context) -> str:
         queue = aq_messages.queue_name(self.queue_name, "queue_name")
         correlation = aq_messages.correlation(self.correlation)
-        if self.payload_type != aq_messages.JSON:
-            aq_messages.encode_payload(self.payload, self.payload_type)  # fail before connecting
+        aq_messages.encode_payload(self.payload, self.payload_type)  # fail before connecting
         connection = aq_hook(self.oracle_conn_id).get_conn()
         try:
             msgid = enqueue(

@@ -27,38 +27,33 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferralTimeout
 
+from airflow_provider_oracle_tasks.aq import messages as aq_messages
 from airflow_provider_oracle_tasks.chains.conditions import ChainSpecError, step_name
-from airflow_provider_oracle_tasks.chains.jobs import job_names_up_to, live_jobs, run_chain, stop_job
-from airflow_provider_oracle_tasks.chains.privileges import check_chain_privileges
-from airflow_provider_oracle_tasks.chains.spec import Chain, ChainSpec
-from airflow_provider_oracle_tasks.chains.status import (
+from airflow_provider_oracle_tasks.chains.defaults import (
     DEFAULT_MISSING_GRACE,
-    DEFAULT_STALL_GRACE,
-    STALLED,
-    SUCCEEDED,
-    ChainRun,
-    ChainTracker,
-    JobQuery,
-    read_jobs,
-)
-from airflow_provider_oracle_tasks.chains.sync import read_chain, sync_chain
-from airflow_provider_oracle_tasks.db.transient import retry
-from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
-from airflow_provider_oracle_tasks.triggers.chain import (
     DEFAULT_POLL_INTERVAL,
-    OracleSchedulerChainTrigger,
-    progress_line,
+    DEFAULT_STALL_GRACE,
+    stall_grace_seconds,
 )
+from airflow_provider_oracle_tasks.chains.spec import Chain, ChainSpec
+from airflow_provider_oracle_tasks.chains.steps import EventStep
+from airflow_provider_oracle_tasks.links import JOB_NAME_XCOM, OracleSchedulerChainLink
 from airflow_provider_oracle_tasks.validation import flag
-from airflow_provider_oracle_tasks.waiting.progress import poll_until
 
-JOB_NAME_XCOM = "job_name"
+if TYPE_CHECKING:
+    from airflow_provider_oracle_tasks.chains.resume import ResumePlan
+    from airflow_provider_oracle_tasks.chains.status import ChainRun, ChainTracker
+    from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
+
+# oracledb, the hook, the chain SQL modules and the trigger are imported inside execute and the
+# other run-time methods: a DAG file that builds this operator must parse fast (review S-5).
+
 DEFER_TIMEOUT_MARGIN = 120.0
 """Airflow's own deferral timeout fires this much after the trigger's, as a backstop only."""
 
@@ -79,6 +74,16 @@ def as_spec(value: Any) -> ChainSpec:
     raise ChainSpecError(
         f"spec={value!r} must be a ChainSpec, a Chain, or ChainSpec.canonical() as dict/JSON"
     )
+
+
+def _check_event_conditions(spec: ChainSpec) -> None:
+    """An event step's AQ condition follows the AQ sensor's rule (one expression, no ';'; review C-8)."""
+    for step in spec.steps:
+        if isinstance(step, EventStep) and step.condition is not None:
+            try:
+                aq_messages.condition(step.condition, f"step {step.name}: condition")
+            except ValueError as error:
+                raise ChainSpecError(f"chain {spec.name}: {error}") from None
 
 
 def _seconds(value: Any, argument: str, *, optional: bool = False) -> float | None:
@@ -131,6 +136,7 @@ class OracleSchedulerChainOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("chain_name", "start_steps")
+    operator_extra_links = (OracleSchedulerChainLink(),)
     ui_color = "#e8d6f4"
 
     def __init__(
@@ -158,6 +164,8 @@ class OracleSchedulerChainOperator(BaseOperator):
                 "give exactly one of spec= (define and run) or chain_name= (run an existing chain)"
             )
         self.spec = None if spec is None else as_spec(spec)
+        if self.spec is not None:
+            _check_event_conditions(self.spec)
         self.chain_name = chain_name
         if chain_name is not None and not _late(chain_name):
             step_name(chain_name, "chain_name")
@@ -174,7 +182,7 @@ class OracleSchedulerChainOperator(BaseOperator):
         self.force_stop = flag(force_stop, "force_stop")
         self.replace_unmanaged = flag(replace_unmanaged, "replace_unmanaged")
         self.check_privileges = flag(check_privileges, "check_privileges")
-        self.stall_grace = _seconds(stall_grace, "stall_grace", optional=True)
+        self.stall_grace = stall_grace_seconds(stall_grace, self.poke_interval)
         self._job_name: str | None = None
 
     # --- arguments ---
@@ -191,11 +199,17 @@ class OracleSchedulerChainOperator(BaseOperator):
         return steps
 
     def _hook(self) -> OracleTaskManagerHook:
+        from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
+
         return OracleTaskManagerHook(oracle_conn_id=self.oracle_conn_id)
 
     # --- execute ---
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_oracle_tasks.chains.jobs import job_names_up_to
+        from airflow_provider_oracle_tasks.chains.status import JobQuery, read_jobs
+        from airflow_provider_oracle_tasks.triggers.chain import progress_line
+
         ti = context["ti"]
         map_index = -1 if ti.map_index is None else int(ti.map_index)
         names = job_names_up_to(ti.dag_id, ti.run_id, ti.task_id, map_index, ti.try_number)
@@ -203,6 +217,12 @@ class OracleSchedulerChainOperator(BaseOperator):
         if self.chain_name is not None:
             step_name(self.chain_name, "chain_name")
         self._start_steps()
+        if self.spec is not None and self.spec.analysis.never_started:
+            self.log.warning(
+                "Chain %s: no path of the rules starts step(s) %s; they will never run (review C-8)",
+                self.spec.name,
+                ", ".join(self.spec.analysis.never_started),
+            )
         connection = self._hook().get_conn()
         try:
             job, expected, sync = self._start(connection, names)
@@ -220,7 +240,13 @@ class OracleSchedulerChainOperator(BaseOperator):
         return self._poll(tracker, run, sync)
 
     def _start(self, connection: Any, names: list[str]) -> tuple[str, list[str], dict[str, Any]]:
-        """Adopt an earlier try's job, or sync (with a spec) and RUN_CHAIN under this try's name."""
+        """Adopt an earlier try's job (still running, or already SUCCEEDED), or sync (with a spec)
+        and RUN_CHAIN under this try's name."""
+        from airflow_provider_oracle_tasks.aq.privileges import check_dequeue
+        from airflow_provider_oracle_tasks.chains.jobs import live_jobs, run_chain, succeeded_jobs
+        from airflow_provider_oracle_tasks.chains.privileges import check_chain_privileges
+        from airflow_provider_oracle_tasks.chains.sync import sync_chain
+
         live = live_jobs(connection, names)
         if live:
             job = max(live, key=names.index)
@@ -232,12 +258,32 @@ class OracleSchedulerChainOperator(BaseOperator):
             )
             expected = list(self.spec.step_names) if self.spec else self._existing_steps(connection)
             return job, expected, {"action": "adopted", "job_name": job}
+        done = succeeded_jobs(connection, names[:-1])
+        if done:
+            job = max(done, key=names.index)
+            self.log.warning(
+                "Chain job %s of an earlier try already SUCCEEDED (the task's success was not recorded): "
+                "reporting that run instead of running the chain again",
+                job,
+            )
+            expected = list(self.spec.step_names) if self.spec else self._existing_steps(connection)
+            return job, expected, {"action": "already_succeeded", "job_name": job}
         if self.check_privileges:
-            check_chain_privileges(
+            check = check_chain_privileges(
                 connection, define=self.spec is not None, force_stop=self.force_stop
-            ).raise_if_missing("define and run Scheduler chains" if self.spec else "run Scheduler chains")
+            )
+            check.raise_if_missing("define and run Scheduler chains" if self.spec else "run Scheduler chains")
+            if check.role_only:
+                self.log.info(
+                    "%s held through a role: enough for the chain calls (anonymous blocks); the engine's "
+                    "packages need direct grants (sql/grants.sql)",
+                    ", ".join(check.role_only),
+                )
         sync: dict[str, Any]
         if self.spec is not None:
+            if self.check_privileges:
+                queues = [s.queue for s in self.spec.steps if isinstance(s, EventStep) and s.queue]
+                check_dequeue(connection, queues, f"the event steps of chain {self.spec.name}")
             plan = sync_chain(
                 connection, self.spec, replace_unmanaged=self.replace_unmanaged, log=self.log.info
             )
@@ -248,20 +294,39 @@ class OracleSchedulerChainOperator(BaseOperator):
             expected = self._existing_steps(connection)
             sync = {"action": "by_name"}
         steps = self._start_steps()
+        resume = None
         if steps:
             unknown = [s for s in steps if s not in expected]
             if unknown:
                 raise ChainSpecError(
                     f"start_steps {unknown} are not steps of chain {chain} ({', '.join(expected)})"
                 )
+            resume = self._resume_plan(connection, chain, expected, steps)
+            sync["marked_succeeded"] = list(resume.done)
         job = names[-1]
-        run_chain(connection, chain, job, steps)
+        run_chain(connection, chain, job, resume)
         self.log.info(
-            "Started chain %s as job %s%s", chain, job, f" at step(s) {', '.join(steps)}" if steps else ""
+            "Started chain %s as job %s%s",
+            chain,
+            job,
+            f" at step(s) {', '.join(steps)}, with {', '.join(resume.done) or 'no step'} marked SUCCEEDED"
+            if steps and resume is not None
+            else "",
         )
         return job, expected, sync
 
+    def _resume_plan(self, connection: Any, chain: str, expected: list[str], steps: list[str]) -> ResumePlan:
+        from airflow_provider_oracle_tasks.chains.resume import plan_resume, rules_of_chain
+
+        if self.spec is not None:
+            rules = [(r.name or "", r.parsed_condition, r.parsed_action) for r in self.spec.rules]
+        else:
+            rules = rules_of_chain(connection, chain)
+        return plan_resume(expected, rules, steps)
+
     def _existing_steps(self, connection: Any) -> list[str]:
+        from airflow_provider_oracle_tasks.chains.sync import read_chain
+
         chain = step_name(self.chain_name, "chain_name")
         existing = read_chain(connection, chain)
         if existing is None:
@@ -277,6 +342,8 @@ class OracleSchedulerChainOperator(BaseOperator):
         return sorted(existing.steps)
 
     def _tracker(self, job: str, expected: Sequence[str]) -> ChainTracker:
+        from airflow_provider_oracle_tasks.chains.status import ChainTracker
+
         return ChainTracker(
             job,
             expected_steps=tuple(expected),
@@ -287,6 +354,8 @@ class OracleSchedulerChainOperator(BaseOperator):
     # --- waiting ---
 
     def _defer(self, job: str, expected: list[str], sync: dict[str, Any]) -> NoReturn:
+        from airflow_provider_oracle_tasks.triggers.chain import OracleSchedulerChainTrigger
+
         self.defer(
             trigger=OracleSchedulerChainTrigger(
                 job_name=job,
@@ -305,6 +374,9 @@ class OracleSchedulerChainOperator(BaseOperator):
         )
 
     def _read(self, tracker: ChainTracker) -> ChainRun:
+        from airflow_provider_oracle_tasks.chains.status import JobQuery, read_jobs
+        from airflow_provider_oracle_tasks.db.transient import retry
+
         def once() -> ChainRun:
             connection = self._hook().get_conn()
             try:
@@ -317,6 +389,9 @@ class OracleSchedulerChainOperator(BaseOperator):
         return retry(once, log=logger, what=f"status read of chain job {tracker.job_name}")
 
     def _poll(self, tracker: ChainTracker, run: ChainRun, sync: dict[str, Any]) -> dict[str, Any]:
+        from airflow_provider_oracle_tasks.triggers.chain import progress_line
+        from airflow_provider_oracle_tasks.waiting.progress import poll_until
+
         shown = [progress_line(run)]
 
         def show(current: ChainRun) -> None:
@@ -339,6 +414,8 @@ class OracleSchedulerChainOperator(BaseOperator):
     def execute_complete(
         self, context: Context, event: dict[str, Any], sync: dict[str, Any] | None = None
     ) -> Any:
+        from airflow_provider_oracle_tasks.chains.status import ChainRun
+
         kind = event.get("status")
         if kind == "finished":
             return self._finish(ChainRun.from_dict(event["run"]), sync or {})
@@ -352,6 +429,8 @@ class OracleSchedulerChainOperator(BaseOperator):
     # --- outcomes ---
 
     def _finish(self, run: ChainRun, sync: Mapping[str, Any]) -> dict[str, Any]:
+        from airflow_provider_oracle_tasks.chains.status import STALLED, SUCCEEDED
+
         self.log.info("Chain job result:\n%s", run.table())
         result = {**run.to_dict(), "sync": dict(sync)}
         if run.state == SUCCEEDED:
@@ -383,6 +462,8 @@ class OracleSchedulerChainOperator(BaseOperator):
     def _stop(self, job: str | None, why: str) -> None:
         if not job:
             return
+        from airflow_provider_oracle_tasks.chains.jobs import stop_job
+
         connection = self._hook().get_conn()
         try:
             stopped = stop_job(connection, job, force=self.force_stop)
@@ -391,6 +472,8 @@ class OracleSchedulerChainOperator(BaseOperator):
         self.log.warning("%s chain job %s (%s)", "Stopped" if stopped else "Nothing to stop:", job, why)
 
     def _timed_out(self, job: str, last: ChainRun | None) -> NoReturn:
+        from airflow_provider_oracle_tasks.triggers.chain import progress_line
+
         if self.stop_on_timeout:
             self._stop(job, "timeout")
         where = progress_line(last) if last is not None else "no reading yet"
@@ -402,7 +485,10 @@ class OracleSchedulerChainOperator(BaseOperator):
         try:
             return super().resume_execution(next_method, next_kwargs, context)
         except TaskDeferralTimeout:
-            job = context["ti"].xcom_pull(task_ids=self.task_id, key=JOB_NAME_XCOM)
+            ti = context["ti"]
+            # Only this map index's job: without map_indexes a mapped task gets every sibling's
+            # job names as a list (review A-5) and would stop the wrong job, or none.
+            job = ti.xcom_pull(task_ids=self.task_id, key=JOB_NAME_XCOM, map_indexes=ti.map_index)
             if job and self.stop_on_timeout:
                 self._stop(str(job), "deferral timeout")
             raise

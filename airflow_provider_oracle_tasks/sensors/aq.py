@@ -1,15 +1,22 @@
-"""Wait for an Oracle AQ message (e.g. "the payroll file arrived"), consuming it exactly once.
+"""Wait for an Oracle AQ message (e.g. "the payroll file arrived") and consume it.
 
 Deferrable path (default): one non-blocking take first; if nothing is there, the task defers to
-:class:`~airflow_provider_oracle_tasks.triggers.aq.OracleAQMessageTrigger`, which *browses* with
-a blocking, bounded dequeue (the event reaches the task within a second, not a poke interval)
-and leaves the message on the queue. On resume the task removes exactly that message by its id
+:class:`~airflow_provider_oracle_tasks.triggers.aq.OracleAQMessageTrigger`, which *browses*: all
+waiting sensors of one queue and consumer share one non-blocking browse per second on a pooled
+session (the event reaches the task within about a second, not a poke interval), and the message
+stays on the queue. On resume the task removes exactly that message by its id
 in one transaction and commits, then returns the message (XCom). A triggerer crash or restart
 therefore loses nothing: the message is still queued and the next trigger sees it again.
 
 If the message is gone when the task resumes (another task with the same consumer name took it,
 or it expired), ``if_message_gone`` decides: ``wait`` (default) waits for the next message within
-the remaining timeout, ``fail`` fails, ``skip`` skips. Nothing is returned twice for one consumer.
+the remaining timeout, ``fail`` fails, ``skip`` skips (Oracle raises ORA-25263 for a dequeue by a
+message id that is gone; that is this case).
+
+Guarantee: **at most once per consumer after the take.** The removal is committed in the worker
+before Airflow stores the task's XCom, so a worker that dies between the commit and the XCom loses
+that message for this consumer (the retry waits for the next one); before the commit nothing is
+consumed and a retry sees the same message again.
 
 Non-deferrable path: ``poke`` takes a message (REMOVE, NO_WAIT) and commits in one transaction.
 """
@@ -32,6 +39,8 @@ from airflow_provider_oracle_tasks.aq.queues import open_queue
 from airflow_provider_oracle_tasks.hooks import task_manager_hook as aq_hook
 
 DEFAULT_POKE_INTERVAL = 60.0
+GONE_CODES = frozenset({"ORA-25263", "ORA-25228"})
+"""Dequeue by msgid: no such message for this consumer (25263); no message at all (25228)."""
 DEFAULT_WAIT_SECONDS = 30.0
 
 
@@ -52,7 +61,8 @@ class OracleAQEventSensor(BaseSensorOperator):
     :param condition: AQ dequeue condition, e.g. ``tab.user_data.msg = 'GO'`` (DAG-author SQL text,
         AQ cannot bind it; never build it from run conf or payloads).
     :param correlation: only messages with this correlation id (templated; ``%`` wildcards).
-    :param wait_seconds: server-side wait of each blocking dequeue in the triggerer (1-3600).
+    :param wait_seconds: longest time between two looks at the queue in the triggerer (1-3600;
+        the shared browse looks every second anyway).
     :param if_message_gone: ``wait`` | ``fail`` | ``skip`` (see the module docstring).
     :param deferrable: default ``[operators] default_deferrable``, like every waiting task of
         this provider (set it to True in airflow.cfg so no waiting task holds a worker slot; a
@@ -86,6 +96,8 @@ class OracleAQEventSensor(BaseSensorOperator):
         self.payload_type = aq_messages.payload_type(payload_type)
         self.condition = aq_messages.condition(condition)
         self.correlation = correlation
+        if not aq_messages.is_template(correlation):
+            aq_messages.correlation(correlation)
         self.oracle_conn_id = oracle_conn_id
         if (
             isinstance(wait_seconds, bool)
@@ -100,10 +112,18 @@ class OracleAQEventSensor(BaseSensorOperator):
     # --- taking a message (sync, in the worker) ------------------------------------------------
 
     def _take(self, msgid: bytes | None = None) -> dict[str, Any] | None:
-        """Remove one message (by id when given) and commit; None when there is none."""
+        """Remove one message (by id when given) and commit; None when there is none.
+
+        A dequeue by a message id that is no longer there for this consumer (taken by another task
+        reading as the same consumer, expired into the exception queue) raises ORA-25263 in Oracle
+        rather than returning nothing: that is the "message gone" case, so it returns None too.
+        """
         import oracledb
 
+        from airflow_provider_oracle_tasks.db.transient import error_codes
+
         queue_name = aq_messages.queue_name(self.queue_name, "queue_name")
+        correlation = aq_messages.correlation(self.correlation)  # checked before connecting
         connection = aq_hook(self.oracle_conn_id).get_conn()
         try:
             queue = open_queue(connection, queue_name, self.payload_type)
@@ -116,12 +136,16 @@ class OracleAQEventSensor(BaseSensorOperator):
                 options.msgid = msgid  # exactly the message the trigger saw, whatever the filters
             else:
                 options.navigation = oracledb.DEQ_FIRST_MSG
-                correlation = aq_messages.correlation(self.correlation)
                 if self.condition is not None:  # unset options stay unset: the driver wants text
                     options.condition = self.condition
                 if correlation is not None:
                     options.correlation = correlation
-            message = queue.deqone()
+            try:
+                message = queue.deqone()
+            except oracledb.DatabaseError as error:
+                if msgid is None or not GONE_CODES.intersection(error_codes(error)):
+                    raise
+                message = None
             if message is None:
                 connection.rollback()
                 return None

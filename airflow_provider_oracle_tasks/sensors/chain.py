@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Context
 from airflow.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
@@ -18,24 +18,18 @@ from airflow.sdk.exceptions import (
 )
 
 from airflow_provider_oracle_tasks.chains.conditions import step_name
-from airflow_provider_oracle_tasks.chains.status import (
-    DEFAULT_STALL_GRACE,
-    MISSING,
-    STALLED,
-    SUCCEEDED,
-    ChainRun,
-    ChainTracker,
-    JobQuery,
-    read_jobs,
-)
-from airflow_provider_oracle_tasks.db.transient import retry
-from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
-from airflow_provider_oracle_tasks.triggers.chain import (
+from airflow_provider_oracle_tasks.chains.defaults import (
     DEFAULT_POLL_INTERVAL,
-    OracleSchedulerChainTrigger,
-    progress_line,
+    DEFAULT_STALL_GRACE,
+    stall_grace_seconds,
 )
 from airflow_provider_oracle_tasks.validation import flag
+
+if TYPE_CHECKING:
+    from airflow_provider_oracle_tasks.chains.status import ChainRun, ChainTracker
+
+# oracledb, the hook, the status SQL and the trigger are imported where they are used, so that
+# parsing a DAG file with this sensor stays cheap (review S-5).
 
 
 def epoch_seconds(value: Any) -> float | None:
@@ -105,13 +99,15 @@ class OracleSchedulerChainSensor(BaseSensorOperator):
         self.oracle_conn_id = oracle_conn_id
         self.fail_on_failure = flag(fail_on_failure, "fail_on_failure")
         self.deferrable = flag(deferrable, "deferrable")
-        self.stall_grace = stall_grace
+        self.stall_grace = stall_grace_seconds(stall_grace, float(self.poke_interval))
         self._tracker: ChainTracker | None = None
 
     def _job(self) -> str:
         return step_name(self.job_name, "job_name")
 
     def tracker(self) -> ChainTracker:
+        from airflow_provider_oracle_tasks.chains.status import ChainTracker
+
         if self._tracker is None:
             self._tracker = ChainTracker(
                 self._job(),
@@ -122,6 +118,11 @@ class OracleSchedulerChainSensor(BaseSensorOperator):
         return self._tracker
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
+        from airflow_provider_oracle_tasks.chains.status import JobQuery, read_jobs
+        from airflow_provider_oracle_tasks.db.transient import retry
+        from airflow_provider_oracle_tasks.hooks.task_manager import OracleTaskManagerHook
+        from airflow_provider_oracle_tasks.triggers.chain import progress_line
+
         tracker = self.tracker()
 
         def once() -> ChainRun:
@@ -150,6 +151,8 @@ class OracleSchedulerChainSensor(BaseSensorOperator):
             raise
         if done:
             return done.xcom_value if isinstance(done, PokeReturnValue) else None
+        from airflow_provider_oracle_tasks.triggers.chain import OracleSchedulerChainTrigger
+
         tracker = self.tracker()
         self.defer(
             trigger=OracleSchedulerChainTrigger(
@@ -167,6 +170,8 @@ class OracleSchedulerChainSensor(BaseSensorOperator):
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        from airflow_provider_oracle_tasks.chains.status import ChainRun
+
         kind = event.get("status")
         if kind == "finished":
             return self._outcome(ChainRun.from_dict(event["run"]))
@@ -177,6 +182,8 @@ class OracleSchedulerChainSensor(BaseSensorOperator):
         )
 
     def _outcome(self, run: ChainRun) -> dict[str, Any]:
+        from airflow_provider_oracle_tasks.chains.status import MISSING, STALLED, SUCCEEDED
+
         self.log.info("Chain job result:\n%s", run.table())
         result = run.to_dict()
         if run.state == SUCCEEDED:

@@ -1,119 +1,49 @@
-"""Triggers that wait on an Oracle AQ queue with a blocking dequeue, not a poll interval.
-
-Both open one **dedicated** thin-mode async session (``dedicated_connection``) for their whole
-wait, because a dequeue that blocks on the server for ``wait_seconds`` must never hold a pooled
-session that short status reads share. Each dequeue waits at most ``wait_seconds`` (bounded, so
-a stopped trigger, a timeout or a lost database is noticed within that time), and the session's
-``call_timeout`` is ``wait_seconds + CALL_MARGIN`` so the driver never cuts a wait off.
+"""Triggers that wait on an Oracle AQ queue.
 
 :class:`OracleAQMessageTrigger` (for :class:`~airflow_provider_oracle_tasks.sensors.aq.OracleAQEventSensor`)
-dequeues in **BROWSE** mode: it reports the message's id and payload but leaves the message on
-the queue. The resumed task removes exactly that message by id and commits. A triggerer crash,
-restart or a second copy of the trigger therefore loses nothing and consumes nothing.
+**browses**: it reports the message's id and payload but leaves the message on the queue; the
+resumed task removes exactly that message by id and commits. It holds no session of its own: all
+such triggers of one connection id share one browse per (queue, consumer, payload type, condition)
+per tick on the connection id's pooled session (:mod:`._aq_listener`). A triggerer crash, restart
+or a second copy of the trigger therefore loses nothing and consumes nothing.
 
 :class:`OracleAQEventTrigger` (for ``AssetWatcher``) must consume, or the same message would
-schedule the DAG again and again: it dequeues in REMOVE mode with ``visibility ON_COMMIT``,
-yields the event, and commits only when the triggerer resumes it after taking the event. See
-its docstring for the delivery guarantee.
+schedule the DAG again and again. It runs on Airflow 3.3's shared stream in **ack mode**
+(:mod:`._aq_stream`): the stream browses, and a message is removed (by id, in one transaction)
+only after Airflow has stored the asset event derived from it. It never ends on an error: it logs
+the ORA code with the fix, backs off and reconnects, and after a credential error it makes at most
+about two login attempts per minute for that connection id (:mod:`._aq_reconnect`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from typing import Any
 
-import oracledb
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
+from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome
 
 from airflow_provider_oracle_tasks.aq import messages as aq_messages
-from airflow_provider_oracle_tasks.db.async_connection import dedicated_connection
 from airflow_provider_oracle_tasks.db.transient import (
     DEFAULT_ATTEMPTS,
     DEFAULT_BASE_DELAY,
     DEFAULT_MAX_DELAY,
-    backoff_delay,
-    describe_db_error,
-    is_transient,
 )
+from airflow_provider_oracle_tasks.triggers._aq_listener import ListenKey, ListenQuery, shared_aq_listeners
+from airflow_provider_oracle_tasks.triggers._aq_stream import (
+    CALL_MARGIN,
+    AQStreamProducer,
+    StreamSpec,
+    open_async_queue,
+)
+from airflow_provider_oracle_tasks.triggers._shared_poller import ReadProblem
+
+__all__ = ["CALL_MARGIN", "OracleAQEventTrigger", "OracleAQMessageTrigger", "open_async_queue"]
 
 DEFAULT_WAIT_SECONDS = 30.0
-CALL_MARGIN = 30.0
-"""Seconds added to a dequeue's server-side wait for the driver's call timeout."""
-
-
-async def open_async_queue(conn: Any, name: str, kind: str) -> Any:
-    """``AsyncConnection.queue`` for a RAW, JSON or object-type queue."""
-    if kind == aq_messages.RAW:
-        return conn.queue(name)
-    if kind == aq_messages.JSON:
-        return conn.queue(name, "JSON")
-    return conn.queue(name, await conn.gettype(kind))
-
-
-class _QueueWaiter:
-    """The dequeue loop both triggers share: dedicated session, bounded waits, transient retry."""
-
-    def __init__(self, trigger: OracleAQMessageTrigger) -> None:
-        self.t = trigger
-
-    def remaining(self) -> float | None:
-        if self.t.timeout_at is None:
-            return None
-        return self.t.timeout_at - time.time()
-
-    def configure(self, options: Any, mode: int) -> None:
-        options.consumername = self.t.consumer
-        options.mode = mode
-        options.navigation = oracledb.DEQ_FIRST_MSG  # always the oldest matching message
-        if self.t.condition is not None:  # unset options stay unset: the driver wants text
-            options.condition = self.t.condition
-        if self.t.correlation is not None:
-            options.correlation = self.t.correlation
-        if mode != oracledb.DEQ_BROWSE:
-            options.visibility = oracledb.DEQ_ON_COMMIT
-
-    async def messages(self, mode: int) -> AsyncGenerator[tuple[Any, dict[str, Any]], None]:
-        """Yield ``(connection, message dict)``; return when ``timeout_at`` passes.
-
-        A transient error (lost session, database restarting) reconnects with backoff, up to
-        ``attempts`` failures in a row; anything else is raised with its fix attached.
-        """
-        failures = 0
-        while True:
-            try:
-                async with dedicated_connection(
-                    self.t.oracle_conn_id, call_timeout=self.t.wait_seconds + CALL_MARGIN
-                ) as conn:
-                    queue = await open_async_queue(conn, self.t.queue, self.t.payload_type)
-                    self.configure(queue.deqoptions, mode)
-                    while True:
-                        remaining = self.remaining()
-                        if remaining is not None and remaining <= 0:
-                            return
-                        wait = (
-                            self.t.wait_seconds if remaining is None else min(self.t.wait_seconds, remaining)
-                        )
-                        queue.deqoptions.wait = max(1, math.ceil(wait))  # 0 would mean NO_WAIT: a busy loop
-                        message = await queue.deqone()
-                        failures = 0
-                        if message is not None:
-                            yield (
-                                conn,
-                                aq_messages.message_dict(
-                                    message, self.t.payload_type, self.t.queue, self.t.consumer
-                                ),
-                            )
-            except Exception as exc:
-                if not is_transient(exc) or failures + 1 >= self.t.attempts:
-                    raise
-                failures += 1
-                await asyncio.sleep(
-                    backoff_delay(failures, base_delay=self.t.base_delay, max_delay=self.t.max_delay)
-                )
+STREAM_KEY = "oracle-tasks-aq"
 
 
 class OracleAQMessageTrigger(BaseTrigger):
@@ -128,7 +58,8 @@ class OracleAQMessageTrigger(BaseTrigger):
     :param payload_type: ``RAW``, ``JSON`` or an object type name, as the queue was created.
     :param condition: AQ dequeue condition (SQL text from the DAG author, see aq_messages.condition).
     :param correlation: only messages with this correlation id (AQ wildcards allowed).
-    :param wait_seconds: server-side wait of one dequeue; bounds how late a stop is noticed.
+    :param wait_seconds: longest time between two looks at the queue (the shared browse runs at
+        least every second); for the event trigger, the server-side wait of one browse dequeue.
     """
 
     def __init__(
@@ -186,23 +117,32 @@ class OracleAQMessageTrigger(BaseTrigger):
     def _where(self) -> str:
         return f"queue {self.queue} (consumer {self.consumer})"
 
+    def _query(self) -> ListenQuery:
+        key = ListenKey(self.queue, self.consumer, self.payload_type, self.condition)
+        return ListenQuery(key, self.correlation)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         found: dict[str, Any] | None = None
-        try:
-            # aclosing: the dedicated session is closed before the event leaves, not at GC time
-            async with contextlib.aclosing(_QueueWaiter(self).messages(oracledb.DEQ_BROWSE)) as stream:
-                async for _conn, message in stream:
-                    found = message
+        async with shared_aq_listeners.watch(self.oracle_conn_id, self._query(), self.wait_seconds) as sub:
+            while True:
+                try:
+                    reading = await sub.next_before(self.timeout_at)
+                except TimeoutError:
                     break
-        except Exception as exc:
-            yield TriggerEvent(
-                {
-                    "status": "error",
-                    "message": f"waiting on {self._where()} failed: "
-                    f"{describe_db_error(exc, self.oracle_conn_id)}",
-                }
-            )
-            return
+                if isinstance(reading, ReadProblem):
+                    if reading.transient:
+                        self.log.warning("Browse of %s failed, retrying: %s", self._where(), reading.message)
+                        continue
+                    yield TriggerEvent(
+                        {
+                            "status": "error",
+                            "message": f"waiting on {self._where()} failed: {reading.message}",
+                        }
+                    )
+                    return
+                if sub.message is not None:
+                    found = sub.message
+                    break
         if found is not None:
             self.log.info("Message %s seen on %s (left on the queue)", found["msgid"], self._where())
             yield TriggerEvent({"status": "message", "message": found, "timeout_at": self.timeout_at})
@@ -215,22 +155,32 @@ class OracleAQMessageTrigger(BaseTrigger):
 class OracleAQEventTrigger(BaseEventTrigger, OracleAQMessageTrigger):
     """Event trigger for ``AssetWatcher``: each message on ``queue`` for ``consumer`` is one event.
 
-    The message is dequeued (REMOVE, ``ON_COMMIT``) in the trigger's own transaction, the event is
-    yielded, and the removal is committed when the triggerer resumes the trigger right after taking
-    the event. Delivery is therefore **at-least-once up to the hand-over and at-most-once after
-    it**: a triggerer that dies before the commit rolls the removal back and the message is
-    delivered again (a second DAG run is possible if the first event had already been stored);
-    a triggerer that dies after the commit but before it stored the event loses that one event.
-    Both windows are one loop iteration of the triggerer. Where a message must never be lost or
-    consumed twice, use :class:`~airflow_provider_oracle_tasks.sensors.aq.OracleAQEventSensor`
-    in a DAG that runs on a schedule instead.
+    **Delivery** (Airflow 3.3 shared stream in ack mode; :mod:`._aq_stream` has the details): the
+    stream browses, and the message is removed for ``consumer`` (by id, in one transaction with the
+    other messages of the batch) only after Airflow confirmed that the asset event derived from it
+    is stored. A triggerer that dies before that leaves the message on the queue, and the next
+    triggerer delivers it: **no message is lost**. One that dies after the event was stored but
+    before the removal committed (one state-sync round) delivers it once more: a duplicate event
+    is possible in that window only. So: *at least once*, not exactly once. Watchers with equal
+    connection id, queue, consumer, payload type, condition and correlation share one stream (two
+    sessions: browse and removal) and each get every message.
+
+    Errors never end the trigger: it logs the error once with its ORA code and fix, waits (capped,
+    jittered backoff; 30 s to 10 min after a credential error such as ORA-01017, for every AQ
+    session of that connection id) and reconnects.
 
     There is no timeout: the trigger runs for as long as the DAG's asset is watched. The event's
-    payload is the message dict (see :class:`OracleAQMessageTrigger`).
+    payload is the message dict (see :class:`OracleAQMessageTrigger`). Used outside a shared
+    stream (``run()``), the message is removed right after the event is handed to the triggerer,
+    before it is stored: a crash in that moment loses it.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.pop("timeout_at", None)
+        if "queue_name" in kwargs:  # the sensor's name for it, and what MessageQueueTrigger can pass
+            if "queue" in kwargs:
+                raise ValueError("give queue= or queue_name=, not both")
+            kwargs["queue"] = kwargs.pop("queue_name")
         super().__init__(**kwargs)
         self.timeout_at = None
 
@@ -239,9 +189,46 @@ class OracleAQEventTrigger(BaseEventTrigger, OracleAQMessageTrigger):
         kwargs.pop("timeout_at")
         return kwargs
 
+    def shared_stream_key(self) -> Hashable | None:
+        return (
+            STREAM_KEY,
+            self.oracle_conn_id,
+            self.queue,
+            self.consumer,
+            self.payload_type,
+            self.condition,
+            self.correlation,
+        )
+
+    @classmethod
+    def create_shared_stream_producer(cls, kwargs: dict[str, Any]) -> AQStreamProducer:
+        trigger = cls(**kwargs)  # validates and normalises, exactly as the subscribers did
+        return AQStreamProducer(
+            StreamSpec(
+                conn_id=trigger.oracle_conn_id,
+                queue=trigger.queue,
+                consumer=trigger.consumer,
+                payload_type=trigger.payload_type,
+                condition=trigger.condition,
+                correlation=trigger.correlation,
+                wait_seconds=trigger.wait_seconds,
+            )
+        )
+
+    async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
+        async for message in shared_stream:
+            self.log.info("Message %s seen on %s", message["msgid"], self._where())
+            yield TriggerEvent(message)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        async with contextlib.aclosing(_QueueWaiter(self).messages(oracledb.DEQ_REMOVE)) as stream:
-            async for conn, message in stream:
-                self.log.info("Message %s taken from %s", message["msgid"], self._where())
-                yield TriggerEvent(message)
-                await conn.commit()
+        """Without a shared stream: remove each message right after handing its event over."""
+        producer = self.create_shared_stream_producer(self._kwargs())
+        try:
+            async with contextlib.aclosing(producer.open_stream()) as stream:  # type: ignore[type-var]
+                async for message, msgid in stream:
+                    self.log.info("Message %s taken from %s", message["msgid"], self._where())
+                    yield TriggerEvent(message)
+                    await producer.advance([AdvanceItem(msgid, AdvanceOutcome(acked=1, failed=0))])
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(producer.aclose())

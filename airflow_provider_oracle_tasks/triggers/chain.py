@@ -25,6 +25,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_oracle_tasks.chains.defaults import DEFAULT_POLL_INTERVAL
 from airflow_provider_oracle_tasks.chains.jobs import stop_job_async
 from airflow_provider_oracle_tasks.chains.status import (
     DEFAULT_MISSING_GRACE,
@@ -37,7 +38,6 @@ from airflow_provider_oracle_tasks.db.async_connection import oracle_async_conne
 from airflow_provider_oracle_tasks.db.transient import retry_async
 from airflow_provider_oracle_tasks.triggers._chain_watcher import ReadProblem, shared_chain_watchers
 
-DEFAULT_POLL_INTERVAL = 30.0
 HEARTBEAT_SECONDS = 600.0
 """An unchanged running chain is still logged this often, so a quiet task log is not a dead one."""
 

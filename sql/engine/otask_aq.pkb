@@ -151,19 +151,22 @@ create or replace package body otask_aq as
 
     if l_data_type = 'JSON' or l_payload in ('JSON', 'SYS.JSON') then
       -- Dynamic so that the package compiles on 19c, where the JSON type does not exist.
+      -- The JSON value is built in SQL (JSON() is a SQL constructor; review Q-6).
       l_block := q'[
 declare
   l_options dbms_aq.enqueue_options_t;
   l_props   dbms_aq.message_properties_t := otask_aq.message_properties(:corr, :consumers, :expiration);
   l_msgid   raw(16);
+  l_doc     json;
 begin
+  select json(:payload) into l_doc from dual;
   l_options.visibility := dbms_aq.on_commit;
   dbms_aq.enqueue(queue_name => :queue, enqueue_options => l_options, message_properties => l_props,
-                  payload => json(:payload), msgid => l_msgid);
+                  payload => l_doc, msgid => l_msgid);
 end;]';
       begin
         execute immediate l_block
-          using p_correlation, p_consumers, p_expiration_seconds, l_owner || '.' || l_queue, p_payload;
+          using p_correlation, p_consumers, p_expiration_seconds, p_payload, l_owner || '.' || l_queue;
       exception
         when others then
           if sqlcode in (-40441, -40587, -40834) then  -- not JSON text

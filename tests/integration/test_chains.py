@@ -47,7 +47,7 @@ class StubTaskInstance:
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcoms[key] = value
 
-    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value") -> Any:
+    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value", **kwargs: Any) -> Any:
         return self.xcoms.get(key)
 
 
@@ -103,11 +103,9 @@ def owner(connect: Callable[[], Any], monkeypatch: pytest.MonkeyPatch) -> Iterat
                 )
 
 
-def run_and_wait(
-    connection: Any, spec_name: str, steps: tuple[str, ...], start: list[str] | None = None
-) -> ChainRun:
+def run_and_wait(connection: Any, spec_name: str, steps: tuple[str, ...]) -> ChainRun:
     job = unique("OTASK_CH_IT")
-    run_chain(connection, spec_name, job, start)
+    run_chain(connection, spec_name, job)  # C-1: start_steps => NULL, the argument has no default
     tracker = ChainTracker(job, expected_steps=steps, stall_grace=30)
 
     def finished() -> ChainRun | None:
@@ -239,18 +237,93 @@ def test_a_stalling_chain_is_reported_as_stalled_and_stopped(owner: Owner) -> No
         assert cursor.fetchone()[0] == 0  # nothing left behind in CHAIN_STALLED
 
 
-def test_start_at_a_step(owner: Owner) -> None:
+def step_runs(connection: Any, job: str) -> list[str]:
+    """Steps of ``job`` that really ran (they have a run-details row)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select job_subname from user_scheduler_job_run_details"
+            " where job_name = :j and job_subname is not null",
+            j=job,
+        )
+        return sorted(str(name) for (name,) in cursor.fetchall())
+
+
+def test_start_at_a_step_does_not_run_the_steps_before_it(owner: Owner) -> None:
+    """C-2: resumed with step_state_list, EXTRACT is marked SUCCEEDED and never runs again."""
     spec = three_steps_with_failure_branch(owner.chain_name("ITCH"), middle=NOOP)
     sync_chain(owner.conn, spec)
+    ti = StubTaskInstance()
     operator = OracleSchedulerChainOperator(
         task_id="chain", chain_name=spec.name, start_steps=["TRANSFORM"], deferrable=False, poke_interval=0.5
     )
-    result = operator.execute(context(StubTaskInstance()))
+    result = operator.execute(context(ti))
     assert result["state"] == "SUCCEEDED"
+    assert result["sync"]["marked_succeeded"] == ["EXTRACT"]
     states = {s["step"]: s["state"] for s in result["steps"]}
-    assert states["EXTRACT"] == "NOT_STARTED"
     assert states["TRANSFORM"] == "SUCCEEDED"
     assert states["PUBLISH"] == "SUCCEEDED"
+    assert states["ALERT"] == "NOT_STARTED"
+    assert "EXTRACT" not in step_runs(owner.conn, ti.xcoms["job_name"])
+
+
+def test_the_documented_not_error_code_in_spelling_is_accepted_by_oracle(owner: Owner) -> None:
+    """C-3: DEFINE_CHAIN_RULE with 'A NOT ERROR_CODE IN (20002)' and a run that takes it."""
+    chain = Chain(owner.chain_name("ITNI"))
+    first = chain.plsql("A", FAIL)
+    second = chain.plsql("B", NOOP)
+    first >> second
+    chain.rule("A FAILED AND A NOT ERROR_CODE IN (20002)", "END 7", name=f"{chain.name}_OTHER")
+    chain.rule("A ERROR_CODE IN (20002)", "END 8", name=f"{chain.name}_DML")
+    spec = chain.build()
+    assert "A FAILED AND A NOT ERROR_CODE IN (20002)" in [str(r.condition) for r in spec.rules]
+    sync_chain(owner.conn, spec)
+    run = run_and_wait(owner.conn, spec.name, spec.step_names)
+    assert (run.state, run.error_code) == ("FAILED", 7)
+
+
+def test_a_stopped_step_ends_the_chain_instead_of_stalling_it(owner: Owner) -> None:
+    """C-5: the generated STOPPED rule ends the chain with END 1."""
+    chain = Chain(owner.chain_name("ITSP"))
+    slow = chain.plsql("SLOW", "begin dbms_session.sleep(60); end;")
+    after = chain.plsql("AFTER", NOOP)
+    slow >> after
+    spec = chain.build()
+    sync_chain(owner.conn, spec)
+    job = unique("OTASK_CH_IT")
+    run_chain(owner.conn, spec.name, job)
+    tracker = ChainTracker(job, expected_steps=spec.step_names, stall_grace=120)
+
+    def slow_running() -> bool | None:
+        run = tracker.update(read_jobs(owner.conn, [JobQuery(job)])[job])
+        return True if any(s.step == "SLOW" and s.state == "RUNNING" for s in run.steps) else None
+
+    assert wait_for(slow_running, timeout=60, interval=0.5)
+    stop_job(owner.conn, f"{job}.SLOW")
+
+    def finished() -> ChainRun | None:
+        run = tracker.update(read_jobs(owner.conn, [JobQuery(job)])[job])
+        return run if run.finished else None
+
+    run = wait_for(finished, timeout=120, interval=0.5)
+    assert run is not None
+    assert run.state in ("FAILED", "STOPPED")
+    assert run.state != "STALLED"
+
+
+def test_a_retry_after_the_chain_succeeded_does_not_run_it_again(owner: Owner) -> None:
+    """C-4: try 1 succeeded but its success was not recorded; try 2 reports try 1's run."""
+    spec = three_steps_with_failure_branch(owner.chain_name("ITOK"), middle=NOOP)
+    ti = StubTaskInstance()
+    first = OracleSchedulerChainOperator(task_id="chain", spec=spec, deferrable=False, poke_interval=0.5)
+    assert first.execute(context(ti))["state"] == "SUCCEEDED"
+    try_1 = ti.xcoms["job_name"]
+    ti.try_number = 2
+    again = OracleSchedulerChainOperator(task_id="chain", spec=spec, deferrable=False, poke_interval=0.5)
+    result = again.execute(context(ti))
+    assert result["sync"] == {"action": "already_succeeded", "job_name": try_1}
+    assert result["state"] == "SUCCEEDED"
+    try_2 = job_name_for(ti.dag_id, ti.run_id, ti.task_id, ti.map_index, 2)
+    assert step_runs(owner.conn, try_2) == []
 
 
 def test_a_retry_waits_for_the_running_job_of_the_first_try(owner: Owner) -> None:

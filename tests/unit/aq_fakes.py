@@ -80,6 +80,9 @@ class FakeBroker:
         self.wait_scale = 0.01
         self.sessions_opened = 0
         self.open_sessions = 0
+        self.sessions_by_kind = {"dedicated": 0, "pooled": 0, "sync": 0}
+        self.connect_failures: list[BaseException] = []  # raised by the next logins, in order
+        self.logins = 0  # login attempts, failed ones included
         self._changed: asyncio.Event | None = None
 
     def add_queue(self, name: str, subscribers: list[str]) -> FakeBroker:
@@ -108,7 +111,16 @@ class FakeBroker:
             return False
         return consumer not in message.removed_for
 
-    def _match(self, queue: str, options: Options, held: set[tuple[bytes, str]]) -> Stored | None:
+    def login(self, kind: str) -> None:
+        """One login attempt: fails with the next of ``connect_failures``, if any."""
+        self.logins += 1
+        if self.connect_failures:
+            raise self.connect_failures.pop(0)
+        self.sessions_by_kind[kind] += 1
+
+    def _match(
+        self, queue: str, options: Options, held: set[tuple[bytes, str]], after: bytes | None = None
+    ) -> Stored | None:
         consumer = (options.consumername or "").upper()
         if queue.upper() not in self.messages:
             raise _db_error("ORA-24010: QUEUE " + queue + " does not exist")
@@ -116,7 +128,11 @@ class FakeBroker:
             raise _db_error(
                 f"ORA-24047: invalid agent name {consumer}, agent name should be of the form NAME"
             )
+        skipping = after is not None and any(m.msgid == after for m in self.messages[queue.upper()])
         for message in self.messages[queue.upper()]:
+            if skipping:  # BROWSE with NEXT_MSG: continue after the last browsed message
+                skipping = message.msgid != after
+                continue
             if not self._visible(message, consumer) or (message.msgid, consumer) in held:
                 continue
             if options.msgid is not None:
@@ -128,6 +144,11 @@ class FakeBroker:
             if options.condition is not None and not self.conditions[options.condition](message.payload):
                 continue
             return message
+        if options.msgid is not None:
+            # Oracle: a dequeue by a message id that is not there for this consumer raises ORA-25263
+            # (python-oracledb's own tests assert it); it never returns "no message".
+            wanted = options.msgid.hex().upper()
+            raise _db_error(f"ORA-25263: no message in queue {queue.upper()} with message ID {wanted}")
         return None
 
     def changed(self) -> asyncio.Event:
@@ -166,13 +187,17 @@ class _Session:
     def _held(self) -> set[tuple[bytes, str]]:
         return {(m.msgid, c) for m, c in self.pending}
 
-    def _take(self, queue: str, options: Options) -> FakeMessageProperties | None:
+    def _take(self, queue: str, options: Options, cursor: Any = None) -> FakeMessageProperties | None:
         self.broker.dequeues.append(dict(vars(options)))
         if self.broker.failures:
             raise self.broker.failures.pop(0)
-        found = self.broker._match(queue, options, self._held())
+        browsing = options.mode == oracledb.DEQ_BROWSE and options.msgid is None and cursor is not None
+        after = cursor.position if browsing and options.navigation == oracledb.DEQ_NEXT_MSG else None
+        found = self.broker._match(queue, options, self._held(), after)
         if found is None:
             return None
+        if browsing:
+            cursor.position = found.msgid
         found.attempts += 1 if options.mode != oracledb.DEQ_BROWSE else 0
         if options.mode in (oracledb.DEQ_REMOVE, oracledb.DEQ_REMOVE_NODATA):
             self.pending.append((found, (options.consumername or "").upper()))
@@ -219,9 +244,10 @@ class SyncQueue:
         self.deqoptions = Options()
         self.enqoptions = Options()
         self.enqoptions.visibility = oracledb.ENQ_ON_COMMIT
+        self.position: bytes | None = None  # the browse position of this queue handle
 
     def deqone(self) -> FakeMessageProperties | None:
-        return self.session._take(self.name, self.deqoptions)
+        return self.session._take(self.name, self.deqoptions, self)
 
     def enqone(self, message: FakeMessageProperties) -> None:
         msgid = next(_ids).to_bytes(16, "big")
@@ -264,10 +290,11 @@ class AsyncQueue:
         self.name = name
         self.payload_type = payload_type
         self.deqoptions = Options()
+        self.position: bytes | None = None  # the browse position of this queue handle
 
     async def deqone(self) -> FakeMessageProperties | None:
         broker = self.session.broker
-        found = self.session._take(self.name, self.deqoptions)
+        found = self.session._take(self.name, self.deqoptions, self)
         if found is not None or self.deqoptions.wait == oracledb.DEQ_NO_WAIT:
             return found
         event = broker.changed()
@@ -275,7 +302,7 @@ class AsyncQueue:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), broker.wait_scale * self.deqoptions.wait)
         broker.dequeues.pop()  # the retry below records the same dequeue once
-        return self.session._take(self.name, self.deqoptions)
+        return self.session._take(self.name, self.deqoptions, self)
 
 
 class AsyncAQConnection(_Session):
@@ -317,6 +344,32 @@ class FakeObjectType:
         return FakeObject(self)
 
 
+class FakeAQPool:
+    """``oracledb.create_pool_async`` with min=0: a session is opened only when none is idle."""
+
+    def __init__(self, broker: FakeBroker, sessions: list[Any]) -> None:
+        self.broker = broker
+        self.sessions = sessions
+        self.idle: list[AsyncAQConnection] = []
+
+    async def acquire(self) -> AsyncAQConnection:
+        if self.idle:
+            return self.idle.pop()
+        self.broker.login("pooled")
+        session = AsyncAQConnection(self.broker)
+        self.sessions.append(session)
+        return session
+
+    async def release(self, session: AsyncAQConnection) -> None:
+        session._rollback()  # the pool rolls back an open transaction on release
+        self.idle.append(session)
+
+    async def close(self, force: bool = False) -> None:
+        for session in self.idle:
+            await session.close()
+        self.idle = []
+
+
 def install_aq(monkeypatch: pytest.MonkeyPatch, broker: FakeBroker, sql: Any = None) -> list[Any]:
     """``oracle_default`` exists; ``oracledb.connect`` / ``connect_async`` open fake AQ sessions.
 
@@ -331,15 +384,18 @@ def install_aq(monkeypatch: pytest.MonkeyPatch, broker: FakeBroker, sql: Any = N
     sessions: list[Any] = []
 
     def connect(**kwargs: Any) -> SyncAQConnection:
+        broker.login("sync")
         session = SyncAQConnection(broker, sql)
         sessions.append(session)
         return session
 
     async def connect_async(**kwargs: Any) -> AsyncAQConnection:
+        broker.login("dedicated")
         session = AsyncAQConnection(broker)
         sessions.append(session)
         return session
 
     monkeypatch.setattr(oracledb, "connect", connect)
     monkeypatch.setattr(oracledb, "connect_async", connect_async)
+    monkeypatch.setattr(oracledb, "create_pool_async", lambda **kwargs: FakeAQPool(broker, sessions))
     return sessions

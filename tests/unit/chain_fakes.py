@@ -16,6 +16,8 @@ from tests.unit.engine_fakes import EngineFakeConnection
 
 PRIVILEGES = r"from json_table\(:privileges"
 LIVE_JOBS = r"select s\.job_name, s\.state\n  from user_scheduler_jobs s"
+SUCCEEDED_RUNS = r"select distinct d\.job_name\n  from user_scheduler_job_run_details d"
+RULES_WITH_TEXT = r"select r\.rule_name, r\.condition, r\.action\n  from user_scheduler_chain_rules r"
 CHAIN = r"from user_scheduler_chains c\n where c\.chain_name = :chain"
 CHAIN_STEPS = r"from user_scheduler_chain_steps s"
 CHAIN_RULES = r"from user_scheduler_chain_rules r"
@@ -113,11 +115,16 @@ class FakeTI:
     map_index: int = -1
     try_number: int = 1
     xcoms: dict[str, Any] = field(default_factory=dict)
+    pulls: list[dict[str, Any]] = field(default_factory=list)
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcoms[key] = value
 
-    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value") -> Any:
+    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value", **kwargs: Any) -> Any:
+        """Like the task SDK: without ``map_indexes`` a mapped task gets every map index's value."""
+        self.pulls.append({"task_ids": task_ids, "key": key, **kwargs})
+        if self.map_index >= 0 and "map_indexes" not in kwargs:
+            return [self.xcoms.get(key), "SIBLING_JOB"]
         return self.xcoms.get(key)
 
 

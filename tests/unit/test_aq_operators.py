@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_oracle_tasks.aq import messages as aq_messages
+from airflow_provider_oracle_tasks.errors import MissingPrivilegesError
 from airflow_provider_oracle_tasks.operators.aq import (
     AQSetupError,
     OracleAQCreateQueueOperator,
@@ -22,9 +23,12 @@ CONTEXT: Any = {}
 @pytest.fixture
 def db(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeBroker, FakeConnection, list[Any]]:
     broker = FakeBroker().add_queue("PAYROLL_FILES", ["PAYROLL_DAG", "AUDIT"])
-    sql = FakeConnection()
+    sql = FakeConnection().on(AQADM_VISIBLE, [("APP", 1)])
     sessions = install_aq(monkeypatch, broker, sql)
     return broker, sql, sessions
+
+
+AQADM_VISIBLE = r"from all_objects o\s+where o.owner = 'SYS' and o.object_name = 'DBMS_AQADM'"
 
 
 def create(**overrides: Any) -> OracleAQCreateQueueOperator:
@@ -68,7 +72,7 @@ def test_first_run_creates_table_queue_starts_it_and_adds_subscribers(db: Any) -
 
 def test_second_run_only_starts_the_queue(db: Any) -> None:
     _, sql, _ = db
-    sql.on(r"from user_queue_tables", [("SYS.RAW", "MULTIPLE")])
+    sql.on(r"from user_queue_tables", [("RAW", "SYS.RAW", "MULTIPLE")])
     sql.on(r"from user_queues", [("PAYROLL_FILES_QT", "  YES  ", "  YES  ")])
     sql.on(r"from user_queue_subscribers", [("PAYROLL_DAG",), ("AUDIT",)])
     result = create().execute(CONTEXT)
@@ -76,9 +80,57 @@ def test_second_run_only_starts_the_queue(db: Any) -> None:
     assert result["created"] == []
 
 
+def test_a_raw_queue_table_whose_object_type_is_null_is_reused(db: Any) -> None:
+    """Q-4: OBJECT_TYPE is documented for TYPE = OBJECT only; the re-run must read TYPE too."""
+    _, sql, _ = db
+    sql.on(
+        r'select q\."TYPE", q\.object_type, q\.recipients from user_queue_tables q',
+        [("RAW", None, "MULTIPLE")],
+    )
+    sql.on(r"from user_queues", [("PAYROLL_FILES_QT", "YES", "YES")])
+    sql.on(r"from user_queue_subscribers", [("PAYROLL_DAG",), ("AUDIT",)])
+    assert create().execute(CONTEXT)["created"] == []
+
+
+def test_a_raw_queue_table_is_not_reused_for_an_object_type(db: Any) -> None:
+    _, sql, _ = db
+    sql.on(r"from user_queue_tables", [("RAW", None, "MULTIPLE")])
+    with pytest.raises(AQSetupError, match=r"payload type RAW, not APP\.BCKUP_MSGT"):
+        create(payload_type="BCKUP_MSGT").execute(CONTEXT)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"payload": b"x" * 32768}, "at most 32767 bytes"),
+        ({"payload": {"a": float("nan")}}, "not a JSON value"),
+        ({"payload": {1, 2}, "payload_type": "JSON"}, "not a JSON value"),
+        ({"payload": "x", "correlation": "é" * 65}, "at most 128 bytes"),
+    ],
+)
+def test_enqueue_payload_and_correlation_are_checked_when_the_dag_is_parsed(
+    kwargs: dict[str, Any], match: str
+) -> None:
+    """Q-8: checked before any connection (here: at construction)."""
+    from airflow_provider_oracle_tasks.operators.aq import OracleAQEnqueueOperator
+
+    args = {"task_id": "e", "queue_name": "Q", "payload": "x", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        OracleAQEnqueueOperator(**args)
+
+
+def test_a_builtin_type_is_not_a_payload_type_and_a_long_queue_name_asks_for_queue_table() -> None:
+    from airflow_provider_oracle_tasks.operators.aq import OracleAQCreateQueueOperator
+
+    with pytest.raises(ValueError, match="built-in SQL type"):
+        OracleAQCreateQueueOperator(task_id="c", queue_name="Q", payload_type="varchar2")
+    with pytest.raises(ValueError, match="pass queue_table="):
+        OracleAQCreateQueueOperator(task_id="c", queue_name="Q" * 127)
+
+
 def test_existing_queue_table_of_another_payload_type_is_refused(db: Any) -> None:
     _, sql, _ = db
-    sql.on(r"from user_queue_tables", [("APP.BCKUP_MSGT", "MULTIPLE")])
+    sql.on(r"from user_queue_tables", [("OBJECT", "APP.BCKUP_MSGT", "MULTIPLE")])
     with pytest.raises(AQSetupError, match=r"payload type APP\.BCKUP_MSGT, not SYS\.RAW"):
         create().execute(CONTEXT)
     assert ddl(sql) == []
@@ -86,7 +138,7 @@ def test_existing_queue_table_of_another_payload_type_is_refused(db: Any) -> Non
 
 def test_single_consumer_queue_table_is_refused(db: Any) -> None:
     _, sql, _ = db
-    sql.on(r"from user_queue_tables", [("SYS.RAW", "SINGLE")])
+    sql.on(r"from user_queue_tables", [("RAW", "SYS.RAW", "SINGLE")])
     with pytest.raises(AQSetupError, match="single-consumer"):
         create().execute(CONTEXT)
 
@@ -104,7 +156,7 @@ def test_json_payload_on_19c_fails_before_any_ddl(db: Any, monkeypatch: pytest.M
     monkeypatch.setattr(aq_fakes.SyncAQConnection, "__init__", old_db)
     with pytest.raises(AQSetupError, match=r"21c or later.*19\.24"):
         create(payload_type="json").execute(CONTEXT)
-    assert sql.executed == []
+    assert ddl(sql) == []
 
 
 def test_json_payload_on_23ai_creates_a_json_queue_table(db: Any) -> None:
@@ -188,3 +240,12 @@ def test_payload_conversion_round_trip() -> None:
     assert aq_messages.msgid_bytes(aq_messages.msgid_hex(b"\x01" * 16) or "") == b"\x01" * 16
     with pytest.raises(ValueError, match="32 hex digits"):
         aq_messages.msgid_bytes("zz")
+
+
+def test_without_execute_on_dbms_aqadm_nothing_is_created_and_the_grant_is_named(db: Any) -> None:
+    """Q-9: checked before the first DBMS_AQADM call."""
+    _, sql, _ = db
+    sql.rules.insert(0, (AQADM_VISIBLE, [("APP", 0)]))
+    with pytest.raises(MissingPrivilegesError, match="GRANT EXECUTE ON DBMS_AQADM TO APP;"):
+        create().execute(CONTEXT)
+    assert ddl(sql) == []

@@ -163,3 +163,10 @@ def test_non_deferrable_execute_times_out(broker: FakeBroker) -> None:
 def test_bad_arguments_fail_when_the_dag_is_parsed(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises((ValueError, TypeError), match=match):
         sensor(**kwargs)
+
+
+def test_a_literal_correlation_is_checked_when_the_dag_is_parsed() -> None:
+    """Q-8: the trigger's constructor checked it, the sensor did not (and only after connecting)."""
+    with pytest.raises(ValueError, match="at most 128 bytes"):
+        OracleAQEventSensor(task_id="s", queue_name="Q", consumer="C", correlation="x" * 129)
+    OracleAQEventSensor(task_id="s", queue_name="Q", consumer="C", correlation="{{ ds }}" + "x" * 200)

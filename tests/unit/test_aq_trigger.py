@@ -11,7 +11,10 @@ import oracledb
 import pytest
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_provider_oracle_tasks.triggers import aq as aq_triggers
+from airflow_provider_oracle_tasks.db import transient
+from airflow_provider_oracle_tasks.triggers import _aq_listener as aq_listener
+from airflow_provider_oracle_tasks.triggers import _aq_reconnect as aq_reconnect
+from airflow_provider_oracle_tasks.triggers import _aq_stream as aq_stream
 from airflow_provider_oracle_tasks.triggers.aq import OracleAQEventTrigger, OracleAQMessageTrigger
 from tests.unit.aq_fakes import FakeBroker, install_aq
 from tests.unit.fakes import db_error
@@ -21,7 +24,10 @@ from tests.unit.fakes import db_error
 def broker(monkeypatch: pytest.MonkeyPatch) -> FakeBroker:
     broker = FakeBroker().add_queue("PAYROLL_FILES", ["PAYROLL_DAG", "AUDIT"])
     install_aq(monkeypatch, broker)
-    monkeypatch.setattr(aq_triggers, "backoff_delay", lambda *a, **k: 0.0)
+    monkeypatch.setattr(transient, "backoff_delay", lambda *a, **k: 0.0)  # retries of the poller
+    monkeypatch.setattr(aq_listener, "LISTEN_INTERVAL", 0.02)
+    monkeypatch.setattr(aq_reconnect, "LOGIN_GATE", aq_reconnect.LoginGate())
+    monkeypatch.setattr(aq_listener, "LOGIN_GATE", aq_reconnect.LOGIN_GATE)
     return broker
 
 
@@ -92,33 +98,32 @@ async def test_message_already_queued_is_reported_and_left_on_the_queue(broker: 
     assert message["payload"] == {"file": "pay_202503.csv"}
     assert message["correlation"] == "2025-03"
     json.dumps(event.payload)  # the event is JSON-safe
-    # BROWSE: still there for this consumer, and the session was dedicated and closed
+    # BROWSE without waiting, on the connection id's pooled session: nothing dedicated, nothing taken
     assert len(broker.pending_for("PAYROLL_FILES", "PAYROLL_DAG")) == 1
-    assert broker.dequeues[0]["mode"] == oracledb.DEQ_BROWSE
-    assert broker.dequeues[0]["consumername"] == "PAYROLL_DAG"
-    assert broker.open_sessions == 0
+    first = broker.dequeues[0]
+    assert (first["mode"], first["wait"], first["navigation"]) == (
+        oracledb.DEQ_BROWSE,
+        oracledb.DEQ_NO_WAIT,
+        oracledb.DEQ_FIRST_MSG,
+    )
+    assert first["consumername"] == "PAYROLL_DAG"
+    assert broker.sessions_by_kind == {"dedicated": 0, "pooled": 1, "sync": 0}
 
 
-async def test_message_enqueued_while_waiting_wakes_the_blocking_dequeue(broker: FakeBroker) -> None:
-    broker.wait_scale = 1.0  # a real 5 s server-side wait: only the enqueue can end it early
-    t = trigger(wait_seconds=5)
-    task = asyncio.create_task(first_event(t))
-    await asyncio.sleep(0.05)
+async def test_message_enqueued_while_waiting_is_seen_at_the_next_browse(broker: FakeBroker) -> None:
+    task = asyncio.create_task(first_event(trigger(wait_seconds=1)))
+    await asyncio.sleep(0.1)
     assert not task.done()
-    started = time.monotonic()
     broker.publish("PAYROLL_FILES", b"GO")
-    event = await task
-    assert time.monotonic() - started < 0.5
+    event = await asyncio.wait_for(task, 2)
     assert event.payload["message"]["payload"] == "GO"
-    assert broker.dequeues[0]["wait"] == 5
 
 
 async def test_timeout_event_after_timeout_at(broker: FakeBroker) -> None:
-    event = await first_event(trigger(timeout_at=time.time() + 0.05, wait_seconds=1))
+    event = await first_event(trigger(timeout_at=time.time() + 0.1, wait_seconds=1))
     assert event.payload["status"] == "timeout"
     assert "PAYROLL_FILES" in event.payload["message"]
     assert broker.dequeues
-    assert all(d["wait"] == 1 for d in broker.dequeues)
 
 
 async def test_correlation_filter_skips_other_messages(broker: FakeBroker) -> None:
@@ -126,7 +131,18 @@ async def test_correlation_filter_skips_other_messages(broker: FakeBroker) -> No
     wanted = broker.publish("PAYROLL_FILES", b"march", correlation="2025-03")
     event = await first_event(trigger(correlation="2025-03%"))
     assert event.payload["message"]["msgid"] == wanted.hex().upper()
-    assert broker.dequeues[0]["correlation"] == "2025-03%"
+    # matched in Python (AQ's % and _ wildcards), so sensors with other correlations share the browse
+    assert all(d["correlation"] is None for d in broker.dequeues)
+
+
+def test_correlation_wildcards_follow_aq() -> None:
+    match = aq_listener.correlation_matches
+    assert match("2025-03%", "2025-03-01")
+    assert match("2025-0_", "2025-03")
+    assert match(None, None)
+    assert not match("2025-03", "2025-031")
+    assert not match("a.c", "abc")
+    assert not match("x%", None)
 
 
 async def test_condition_filter_is_passed_to_the_dequeue(broker: FakeBroker) -> None:
@@ -139,13 +155,11 @@ async def test_condition_filter_is_passed_to_the_dequeue(broker: FakeBroker) -> 
     assert broker.dequeues[0]["condition"] == condition
 
 
-async def test_transient_error_reconnects_then_gets_the_message(broker: FakeBroker) -> None:
+async def test_transient_error_is_retried_then_gets_the_message(broker: FakeBroker) -> None:
     broker.failures.append(db_error("ORA-03113: end-of-file on communication channel"))
     broker.publish("PAYROLL_FILES", b"GO")
     event = await first_event(trigger())
     assert event.payload["status"] == "message"
-    assert broker.sessions_opened == 2  # the broken session was dropped, a new one opened
-    assert broker.open_sessions == 0
 
 
 async def test_permanent_error_is_an_error_event_with_the_cause(broker: FakeBroker) -> None:
@@ -154,40 +168,129 @@ async def test_permanent_error_is_an_error_event_with_the_cause(broker: FakeBrok
     assert "ORA-24010" in event.payload["message"]
 
 
-async def test_too_many_transient_errors_give_up(broker: FakeBroker) -> None:
-    broker.failures.extend(db_error("ORA-03113: end-of-file on communication channel") for _ in range(3))
-    event = await first_event(trigger(attempts=3))
+async def test_many_waiting_sensors_share_one_session_and_one_browse_per_tick(broker: FakeBroker) -> None:
+    """S-4: 100 waiting sensors of one (queue, consumer): one pooled session, one browse per tick,
+    and a message resumes exactly one of them (only one could take it)."""
+    tasks = [asyncio.create_task(first_event(trigger(wait_seconds=1), limit=10)) for _ in range(100)]
+    await asyncio.sleep(0.2)
+    browses = len(broker.dequeues)
+    assert 1 <= browses <= 20  # about one per 20 ms tick, not one per sensor
+    broker.publish("PAYROLL_FILES", b"GO")
+    await asyncio.sleep(0.2)
+    done = [t for t in tasks if t.done()]
+    assert len(done) == 1
+    assert done[0].result().payload["status"] == "message"
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert broker.sessions_by_kind == {"dedicated": 0, "pooled": 1, "sync": 0}
+
+
+async def test_a_credential_error_fails_the_wait_and_blocks_further_logins(broker: FakeBroker) -> None:
+    broker.connect_failures.append(db_error("ORA-01017: invalid credential or not authorized; logon denied"))
+    event = await first_event(trigger())
     assert event.payload["status"] == "error"
-    assert "ORA-03113" in event.payload["message"]
+    assert "ORA-01017" in event.payload["message"]
+    assert "Fix: check login and password" in event.payload["message"]
+    assert broker.logins == 1
+    second = await first_event(trigger())  # no second login within the gate's delay
+    assert "no login to 'oracle_default'" in second.payload["message"]
+    assert broker.logins == 1
 
 
-async def test_event_trigger_consumes_each_message_once_and_commits_after_handing_it_over(
+# --- the AssetWatcher trigger --------------------------------------------------------------------
+
+
+def watcher(**overrides: Any) -> OracleAQEventTrigger:
+    kwargs: dict[str, Any] = {"queue": "PAYROLL_FILES", "consumer": "PAYROLL_DAG", "wait_seconds": 1}
+    kwargs.update(overrides)
+    return OracleAQEventTrigger(**kwargs)
+
+
+async def test_event_trigger_standalone_run_removes_each_message_after_handing_it_over(
     broker: FakeBroker,
 ) -> None:
     broker.publish("PAYROLL_FILES", b"GO")
     broker.publish("PAYROLL_FILES", b"GO AGAIN")
-    t = OracleAQEventTrigger(queue="PAYROLL_FILES", consumer="PAYROLL_DAG", wait_seconds=1)
-    gen = t.run()
+    gen = watcher().run()
     first = await gen.__anext__()
-    # handed over but not yet committed: a crash now would leave it queued
+    # handed over but not yet removed: a crash now would leave it queued
     assert len(broker.pending_for("PAYROLL_FILES", "PAYROLL_DAG")) == 2
     second = await gen.__anext__()
     await gen.aclose()
     assert [first.payload["payload"], second.payload["payload"]] == ["GO", "GO AGAIN"]
-    # the first was committed when the triggerer came back for the second; the second was
-    # handed over but the trigger was closed before its commit, so it is queued again
+    # the first was removed when the triggerer came back for the second; the second was handed
+    # over but the trigger was closed before its removal, so it is queued again
     assert [m.payload for m in broker.pending_for("PAYROLL_FILES", "PAYROLL_DAG")] == [b"GO AGAIN"]
-    # the other subscriber still has its own copies
-    assert len(broker.pending_for("PAYROLL_FILES", "AUDIT")) == 2
-    assert broker.dequeues[0]["mode"] == oracledb.DEQ_REMOVE
-    assert broker.dequeues[0]["visibility"] == oracledb.DEQ_ON_COMMIT
-
-
-async def test_event_trigger_cancelled_before_commit_leaves_the_message(broker: FakeBroker) -> None:
-    broker.publish("PAYROLL_FILES", b"GO")
-    t = OracleAQEventTrigger(queue="PAYROLL_FILES", consumer="PAYROLL_DAG", wait_seconds=1)
-    gen = t.run()
-    await gen.__anext__()
-    await gen.aclose()  # the triggerer stopped before resuming the trigger: no commit
-    assert len(broker.pending_for("PAYROLL_FILES", "PAYROLL_DAG")) == 1
+    assert len(broker.pending_for("PAYROLL_FILES", "AUDIT")) == 2  # the other consumer's copies
+    browse = [d for d in broker.dequeues if d["msgid"] is None]
+    removal = [d for d in broker.dequeues if d["msgid"] is not None]
+    assert {d["mode"] for d in browse} == {oracledb.DEQ_BROWSE}
+    assert removal[0]["mode"] == oracledb.DEQ_REMOVE
+    assert removal[0]["visibility"] == oracledb.DEQ_ON_COMMIT
     assert broker.open_sessions == 0
+
+
+def test_event_triggers_of_one_queue_and_consumer_share_a_stream_key() -> None:
+    a, b = watcher(), watcher(queue="payroll_files", consumer="payroll_dag")
+    assert a.shared_stream_key() == b.shared_stream_key()
+    assert a.shared_stream_key() != watcher(consumer="AUDIT").shared_stream_key()
+    assert a.shared_stream_key() != watcher(condition="tab.user_data.x = 1").shared_stream_key()
+    hash(a.shared_stream_key())
+
+
+async def test_the_event_trigger_never_ends_on_a_wrong_password_and_logs_in_rarely(
+    broker: FakeBroker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A-2: ORA-01017 three times, then the password is fixed: the trigger is still there, it waited
+    the credential backoff each time (>= 30 s, shortened here), and logged the code and the fix."""
+    waits: list[float] = []
+    real_delay = aq_reconnect.reconnect_delay
+
+    def short(exc: BaseException, failures: int) -> float:
+        waits.append(real_delay(exc, failures))
+        return 0.01
+
+    monkeypatch.setattr(aq_stream, "reconnect_delay", short)
+    monkeypatch.setattr(aq_stream, "LOGIN_GATE", aq_reconnect.LOGIN_GATE)
+    denied = "ORA-01017: invalid credential or not authorized; logon denied"
+    broker.connect_failures.extend(db_error(denied) for _ in range(3))
+    broker.publish("PAYROLL_FILES", b"GO")
+    gen = watcher().run()
+    event = await asyncio.wait_for(gen.__anext__(), 5)
+    await gen.aclose()
+    assert event.payload["payload"] == "GO"
+    assert broker.logins == 4  # three refused, then the browse session
+    assert len(waits) == 3
+    assert all(w >= aq_reconnect.CREDENTIAL_BASE_DELAY / 2 for w in waits)
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1  # the same error is logged once, then as a short warning
+    assert "ORA-01017" in errors[0].getMessage()
+    assert "check login and password" in errors[0].getMessage()
+    assert "FAILED_LOGIN_ATTEMPTS" in errors[0].getMessage()
+
+
+def test_reconnect_delays_are_capped_and_credential_errors_wait_longest() -> None:
+    credential = db_error("ORA-01017: invalid credential or not authorized; logon denied")
+    missing = db_error("ORA-24010: QUEUE APP.X does not exist")
+    lost = db_error("ORA-03113: end-of-file on communication channel")
+    top = lambda: 1.0  # noqa: E731 - the largest jitter
+    assert aq_reconnect.reconnect_delay(credential, 1, rand=top) == 60.0
+    assert aq_reconnect.reconnect_delay(credential, 50, rand=top) == 600.0
+    assert aq_reconnect.reconnect_delay(credential, 1, rand=lambda: 0.0) == 30.0  # never under 30 s
+    assert aq_reconnect.reconnect_delay(missing, 50, rand=top) == 300.0
+    assert aq_reconnect.reconnect_delay(lost, 50, rand=top) == 60.0
+
+
+async def test_the_login_gate_holds_back_every_session_of_the_connection_id() -> None:
+    now = [100.0]
+    gate = aq_reconnect.LoginGate(clock=lambda: now[0])
+    gate.block("oracle_default", 45.0, "ORA-01017")
+    assert gate.remaining("oracle_default") == 45.0
+    assert gate.remaining("other") == 0.0
+    gate.block("oracle_default", 10.0, "ORA-01017")  # a shorter block never shortens the wait
+    assert gate.remaining("oracle_default") == 45.0
+    now[0] += 45.0
+    await gate.wait("oracle_default")
+    gate.clear("oracle_default")
+    assert gate.remaining("oracle_default") == 0.0

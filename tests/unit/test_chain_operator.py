@@ -16,8 +16,9 @@ import pytest
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferralTimeout, TaskDeferred
 
+from airflow_provider_oracle_tasks.chains.conditions import ChainSpecError
 from airflow_provider_oracle_tasks.chains.jobs import JOB_PREFIX, job_name_for, job_names_up_to
-from airflow_provider_oracle_tasks.chains.spec import Chain, ChainSpec, ChainSpecError
+from airflow_provider_oracle_tasks.chains.spec import Chain, ChainSpec
 from airflow_provider_oracle_tasks.chains.sync import (
     INCOMPLETE,
     ChainConflictError,
@@ -38,7 +39,9 @@ from tests.unit.chain_fakes import (
     LIVE_JOBS,
     PRIVILEGES,
     PROGRAMS,
+    RULES_WITH_TEXT,
     RUNNING,
+    SUCCEEDED_RUNS,
     FakeTI,
     JobState,
     callprocs,
@@ -163,6 +166,7 @@ def create_calls(spec: ChainSpec) -> list[tuple[str, dict[str, Any]]]:
                 ("C_END_OK", "B SUCCEEDED", "END 0", "oracle-tasks: success"),
                 ("C_FAIL_A", "A FAILED", "END A.ERROR_CODE", "oracle-tasks: end when A fails"),
                 ("C_FAIL_B", "B FAILED", "END B.ERROR_CODE", "oracle-tasks: end when B fails"),
+                ("C_STOPPED", "A STOPPED OR B STOPPED", "END 1", "oracle-tasks: end when a step is stopped"),
             ]
         ],
         ("dbms_scheduler.set_attribute", {"name": "C", "attribute": "comments", "value": spec.marker}),
@@ -425,7 +429,11 @@ def test_execute_defines_runs_polls_and_returns_every_step(db: EngineFakeConnect
     )
     result = operator.execute(context(ti))
     assert len(reads) == 2
-    assert ("dbms_scheduler.run_chain", {"chain_name": "C", "job_name": JOB}) in callprocs(db)
+    # C-1: start_steps has no default in either RUN_CHAIN overload, so it is always passed (NULL)
+    assert (
+        "dbms_scheduler.run_chain",
+        {"chain_name": "C", "start_steps": None, "job_name": JOB},
+    ) in callprocs(db)
     assert ti.xcoms[JOB_NAME_XCOM] == JOB
     assert result["state"] == "SUCCEEDED"
     assert result["job_name"] == JOB
@@ -479,18 +487,65 @@ def test_a_retry_waits_for_the_job_of_the_earlier_try_instead_of_starting_anothe
 
 
 def test_run_an_existing_chain_by_name_from_given_steps(db: EngineFakeConnection) -> None:
-    db.on(PRIVILEGES, privilege_rows()).on(LIVE_JOBS, [])
+    """C-2: a resume marks the steps before LOAD SUCCEEDED (step_state_list), never start_steps."""
+    db.on(PRIVILEGES, privilege_rows()).on(LIVE_JOBS, []).on(SUCCEEDED_RUNS, [])
     db.on(CHAIN, [("TRUE", None)]).on(CHAIN_STEPS, [("LOAD", "APP", "P1"), ("CHECK", "APP", "P2")])
+    db.on(
+        RULES_WITH_TEXT,
+        [
+            ("R1", "TRUE", "START CHECK"),
+            ("R2", "CHECK SUCCEEDED", "START LOAD"),
+            ("R3", "LOAD SUCCEEDED", "END"),
+        ],
+    )
     db.on(CHAIN_RULES, []).on(RUNNING, [])
     status_answers(db, JOB, DONE)
     operator = OracleSchedulerChainOperator(task_id="run_chain", chain_name="nightly", start_steps="load")
     result = operator.execute(context())
-    assert callprocs(db) == [
-        ("dbms_scheduler.run_chain", {"chain_name": "NIGHTLY", "job_name": JOB, "start_steps": "LOAD"})
-    ]
-    assert result["sync"] == {"action": "by_name"}
+    assert callprocs(db) == []
+    [(sql, binds)] = [(sql, b) for sql, b in db.calls() if "step_state_list" in sql]
+    assert "dbms_scheduler.run_chain(chain_name => :chain_name, step_state_list => l_states" in sql
+    assert binds == {
+        "step_states": '[{"name": "CHECK", "state": "SUCCEEDED"}]',
+        "chain_name": "NIGHTLY",
+        "job_name": JOB,
+    }
+    assert result["sync"] == {"action": "by_name", "marked_succeeded": ["CHECK"]}
     privileges = [b for sql, b in db.calls() if "json_table(:privileges" in sql]
     assert privileges == [{"privileges": '["CREATE JOB"]'}]  # running needs no rule privileges
+
+
+def test_a_resume_at_the_first_step_runs_the_chain_from_the_beginning(db: EngineFakeConnection) -> None:
+    ready_to_create(db)
+    status_answers(db, JOB, DONE)
+    operator = OracleSchedulerChainOperator(task_id="run_chain", spec=small_spec(), start_steps=["A"])
+    assert operator.execute(context())["sync"]["marked_succeeded"] == []
+    assert (
+        "dbms_scheduler.run_chain",
+        {"chain_name": "C", "start_steps": None, "job_name": JOB},
+    ) in callprocs(db)
+
+
+def test_a_resume_at_a_later_step_of_a_spec_marks_its_upstream_succeeded(db: EngineFakeConnection) -> None:
+    ready_to_create(db)
+    status_answers(db, JOB, DONE)
+    operator = OracleSchedulerChainOperator(task_id="run_chain", spec=small_spec(), start_steps=["B"])
+    operator.execute(context())
+    assert not [p for p, _ in callprocs(db) if p == "dbms_scheduler.run_chain"]
+    [binds] = [b for sql, b in db.calls() if "step_state_list" in sql]
+    assert binds["step_states"] == '[{"name": "A", "state": "SUCCEEDED"}]'
+
+
+def test_a_retry_after_the_chain_already_succeeded_does_not_run_it_again(db: EngineFakeConnection) -> None:
+    """C-4: try 1's job is gone (run-once jobs are dropped) but its run details say SUCCEEDED."""
+    first_try = job_name_for("payroll", "manual__2025-03-01", "run_chain", -1, 1)
+    db.on(LIVE_JOBS, []).on(SUCCEEDED_RUNS, [(first_try,)])
+    status_answers(db, first_try, DONE)
+    operator = OracleSchedulerChainOperator(task_id="run_chain", spec=small_spec(), deferrable=True)
+    result = operator.execute(context(FakeTI(try_number=2)))
+    assert result["state"] == "SUCCEEDED"
+    assert result["sync"] == {"action": "already_succeeded", "job_name": first_try}
+    assert callprocs(db) == []  # no sync, no RUN_CHAIN
 
 
 @pytest.mark.parametrize(
@@ -529,10 +584,19 @@ def test_missing_rule_privileges_are_reported_with_the_grants_before_any_change(
         OracleSchedulerChainOperator(task_id="run_chain", spec=small_spec()).execute(context())
     text = str(caught.value)
     assert "EXEC DBMS_RULE_ADM.GRANT_SYSTEM_PRIVILEGE(DBMS_RULE_ADM.CREATE_RULE_OBJ, 'APP');" in text
-    assert "GRANT CREATE JOB TO APP; -- CREATE JOB: granted only through a role" in text
+    assert "CREATE JOB" not in text  # C-6: through a role is enough for the anonymous blocks
     assert "CREATE RULE SET" not in text
     assert "Nothing was changed" in text
     assert callprocs(db) == []
+
+
+def test_privileges_held_through_a_role_are_enough_for_the_chain_calls(db: EngineFakeConnection) -> None:
+    """C-6: the operator calls DBMS_SCHEDULER from anonymous blocks, where enabled roles count."""
+    db.on(PRIVILEGES, privilege_rows(role_only={"CREATE JOB", "CREATE RULE"})).on(LIVE_JOBS, [])
+    db.on(CHAIN, []).on(PROGRAMS, [])
+    status_answers(db, JOB, DONE)
+    result = OracleSchedulerChainOperator(task_id="run_chain", spec=small_spec()).execute(context())
+    assert result["state"] == "SUCCEEDED"
 
 
 def test_a_force_stop_needs_manage_scheduler(db: EngineFakeConnection) -> None:
@@ -705,3 +769,63 @@ def test_rendered_arguments_are_checked_before_any_database_call(db: EngineFakeC
     with pytest.raises(ChainSpecError, match="chain_name 'a b'"):
         bad_name.execute(context(FakeTI()))
     assert db.executed == []
+
+
+def test_a_mapped_tasks_deferral_timeout_stops_only_its_own_map_indexs_job(db: EngineFakeConnection) -> None:
+    """A-5: without map_indexes the SDK returns every map index's job (FakeTI mimics it)."""
+    operator = OracleSchedulerChainOperator(task_id="run_chain", spec=small_spec())
+    ti = FakeTI(map_index=3, xcoms={JOB_NAME_XCOM: JOB})
+    with pytest.raises(TaskDeferralTimeout):
+        operator.resume_execution(
+            TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, context(ti)
+        )
+    assert ti.pulls[-1]["map_indexes"] == 3
+    assert callprocs(db) == [("dbms_scheduler.stop_job", {"job_name": JOB, "force": False})]
+
+
+@pytest.mark.parametrize("grace", [0, -5, "abc", 2, True])
+def test_stall_grace_below_the_floor_or_not_a_number_is_refused(grace: Any) -> None:
+    """A-13: a grace of 0 judges the quiet moment between two steps a stall and stops the chain."""
+    with pytest.raises(ValueError, match="stall_grace"):
+        OracleSchedulerChainOperator(task_id="t", spec=small_spec(), stall_grace=grace)
+
+
+def test_stall_grace_must_cover_the_poke_interval() -> None:
+    with pytest.raises(ValueError, match=r">= 60"):
+        OracleSchedulerChainOperator(task_id="t", spec=small_spec(), poke_interval=60, stall_grace=30)
+    assert OracleSchedulerChainOperator(task_id="t", spec=small_spec(), stall_grace=None).stall_grace is None
+
+
+def test_parsing_a_dag_with_the_chain_operator_imports_no_driver() -> None:
+    """S-5: oracledb, OracleHook (and sqlparse) are imported only when the task runs."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, airflow.sdk\n"
+        "import airflow_provider_oracle_tasks.operators.chain, airflow_provider_oracle_tasks.sensors.chain\n"
+        "names = ('oracledb', 'sqlparse', 'airflow.providers.oracle.hooks.oracle')\n"
+        "heavy = [m for m in names if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_an_event_step_on_another_owners_queue_needs_dequeue_before_any_change(
+    db: EngineFakeConnection,
+) -> None:
+    """Q-9: the DEQUEUE grant is checked before the chain is defined, and named."""
+    from airflow_provider_oracle_tasks.chains.steps import EventStep
+
+    chain = Chain("C")
+    wait = chain.add(EventStep("W", queue="HR.FILES_Q", condition="tab.user_data.f = 'X'"))
+    run = chain.plsql("A", NOOP)
+    wait >> run
+    db.on(PRIVILEGES, privilege_rows()).on(LIVE_JOBS, [])
+    db.on(r"from all_tab_privs p", [("APP", "HR", "FILES_Q", 0)])
+    with pytest.raises(
+        MissingPrivilegesError, match=r"DBMS_AQADM.GRANT_QUEUE_PRIVILEGE\('DEQUEUE', 'HR.FILES_Q', 'APP'\)"
+    ):
+        OracleSchedulerChainOperator(task_id="run_chain", spec=chain.build()).execute(context())
+    assert callprocs(db) == []

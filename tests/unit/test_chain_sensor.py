@@ -186,3 +186,12 @@ def test_the_payroll_dag_defines_runs_and_reports_its_chain(
         assert driver.sessions_opened == {"pooled": 1, "dedicated": 0}
     else:
         assert driver.connections_opened == 0
+
+
+@pytest.mark.parametrize("grace", [0, -5, "abc"])
+def test_the_sensor_validates_stall_grace_like_the_operator(grace: object) -> None:
+    """A-13: the sensor stored any value; 'abc' failed later inside the tracker."""
+    from airflow_provider_oracle_tasks.sensors.chain import OracleSchedulerChainSensor
+
+    with pytest.raises(ValueError, match="stall_grace"):
+        OracleSchedulerChainSensor(task_id="s", job_name="J", stall_grace=grace)

@@ -12,29 +12,25 @@ import pytest
 
 from airflow_provider_oracle_tasks.chains.analysis import analyze, find_cycles
 from airflow_provider_oracle_tasks.chains.conditions import (
+    ChainSpecError,
     ErrorCode,
     Not,
+    end,
+    error_code,
     evaluate,
+    failed,
     parse_action,
     parse_condition,
+    start,
+    succeeded,
 )
-from airflow_provider_oracle_tasks.chains.spec import (
-    MARKER,
-    Chain,
-    ChainSpec,
-    ChainSpecError,
+from airflow_provider_oracle_tasks.chains.spec import MARKER, Chain, ChainSpec, Rule, derived_name
+from airflow_provider_oracle_tasks.chains.steps import (
     EventStep,
     NestedChainStep,
     PlsqlStep,
     ProcedureStep,
     ProgramStep,
-    Rule,
-    derived_name,
-    end,
-    error_code,
-    failed,
-    start,
-    succeeded,
 )
 
 NOOP = "begin null; end;"
@@ -65,6 +61,7 @@ def test_linear_dependencies_generate_start_dependency_end_and_failure_rules() -
         "C_FAIL_A": ("A FAILED", "END A.ERROR_CODE"),
         "C_FAIL_B": ("B FAILED", "END B.ERROR_CODE"),
         "C_FAIL_C1": ("C1 FAILED", "END C1.ERROR_CODE"),
+        "C_STOPPED": ("A STOPPED OR B STOPPED OR C1 STOPPED", "END 1"),
     }
 
 
@@ -279,7 +276,7 @@ def test_analysis_stops_at_its_state_budget_and_says_so() -> None:
 
 
 def test_conditions_are_parsed_case_insensitively_and_rendered_canonically() -> None:
-    condition = parse_condition('not (a succeeded) and ("B" failed or c error_code in (1,2))')
+    condition = parse_condition("not (a succeeded) and (b failed or c error_code in (1,2))")
     assert str(condition) == "NOT (A SUCCEEDED) AND (B FAILED OR C ERROR_CODE IN (1, 2))"
     assert str(parse_condition(str(condition))) == str(condition)
 
@@ -413,3 +410,52 @@ def test_comments_must_leave_room_for_the_fingerprint() -> None:
     chain.plsql("A", NOOP)
     with pytest.raises(ChainSpecError, match="longer than 160 bytes"):
         chain.build()
+
+
+def test_quoted_names_are_refused_not_silently_upper_cased() -> None:
+    """C-8: '"lower"' is another Oracle object than LOWER, and '"A' is not a name at all."""
+    for text in ('"lower" SUCCEEDED', '"A SUCCEEDED'):
+        with pytest.raises(ChainSpecError):
+            parse_condition(text)
+    with pytest.raises(ChainSpecError, match="quoted names are not supported"):
+        Chain('"lower"')
+
+
+@pytest.mark.parametrize("text", ["LOAD NOT ERROR_CODE IN (20002, 3)", "load error_code not in (20002,3)"])
+def test_both_spellings_of_not_in_are_accepted_and_the_documented_one_is_emitted(text: str) -> None:
+    """C-3: Oracle documents 'stepname NOT ERROR_CODE IN (integer, ...)'."""
+    assert str(parse_condition(text)) == "LOAD NOT ERROR_CODE IN (20002, 3)"
+    assert str(error_code("load", not_in=[20002, 3])) == "LOAD NOT ERROR_CODE IN (20002, 3)"
+    with pytest.raises(ChainSpecError, match="must be followed by IN"):
+        parse_condition("LOAD NOT ERROR_CODE = 3")
+
+
+def test_an_event_step_condition_follows_the_aq_sensor_rule() -> None:
+    """C-8: the same check as the AQ sensor's condition (no ';'), when the operator gets the spec."""
+    from airflow_provider_oracle_tasks.operators.chain import OracleSchedulerChainOperator
+
+    chain = Chain("C")
+    chain.add(EventStep("W", queue="Q", condition="tab.user_data.x = 1; drop table t"))
+    with pytest.raises(ChainSpecError, match="step W: condition"):
+        OracleSchedulerChainOperator(task_id="t", spec=chain.build())
+
+
+def test_a_stopped_step_ends_the_chain_and_explicit_stop_handling_is_kept() -> None:
+    """C-5: without a rule for STOPPED a stopped step would stall the chain."""
+    chain = Chain("C")
+    a = chain.plsql("A", NOOP)
+    b = chain.plsql("B", NOOP)
+    a >> b
+    chain.rule("B STOPPED OR B FAILED", "END 7")
+    rules = rules_of(chain.build())
+    assert rules["C_STOPPED_A"] == ("A STOPPED", "END 1")
+    assert "C_STOPPED" not in rules
+
+
+def test_a_step_that_no_path_starts_is_found() -> None:
+    """C-8 (optional part): the analysis lists steps no rule path starts; the operator warns."""
+    chain = Chain("C")
+    chain.plsql("A", NOOP)
+    chain.plsql("B", NOOP)
+    chain.rule("FALSE", "START B")
+    assert chain.build().analysis.never_started == ("B",)

@@ -291,7 +291,8 @@ def test_privilege_rows_separate_missing_from_role_only_grants() -> None:
             ("APP", "APP", "CREATE JOB", 1, 1),
             ("APP", "APP", "CREATE RULE", 0, 1),
             ("APP", "APP", "CREATE RULE SET", 0, 0),
-        ]
+        ],
+        roles_count=False,
     )
     assert not check.ok
     assert check.missing == (
@@ -302,6 +303,12 @@ def test_privilege_rows_separate_missing_from_role_only_grants() -> None:
         "EXEC DBMS_RULE_ADM.GRANT_SYSTEM_PRIVILEGE(DBMS_RULE_ADM.CREATE_RULE_OBJ, 'APP');",
         "EXEC DBMS_RULE_ADM.GRANT_SYSTEM_PRIVILEGE(DBMS_RULE_ADM.CREATE_RULE_SET_OBJ, 'APP');",
     )
+
+
+def test_for_the_chain_calls_a_role_grant_is_enough_and_only_advice() -> None:
+    check = parse_privilege_rows([("APP", "APP", "CREATE JOB", 0, 1), ("APP", "APP", "CREATE RULE", 0, 0)])
+    assert check.missing == (("CREATE RULE", "not granted"),)
+    assert check.role_only == ("CREATE JOB",)
 
 
 def test_a_long_job_list_is_bound_as_a_clob() -> None:

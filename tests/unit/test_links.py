@@ -145,3 +145,18 @@ def test_links_module_is_cheap_to_import() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
     assert links.UI_MOUNT == "/oracle-tasks"
+
+
+def test_the_chain_operator_carries_the_chain_link_for_the_job_name_it_pushes() -> None:
+    from airflow.serialization.serialized_objects import OperatorSerialization
+
+    from airflow_provider_oracle_tasks.operators import chain as chain_operators
+
+    task = chain_operators.OracleSchedulerChainOperator(task_id="pay", chain_name="PAYROLL")
+    assert [type(link) for link in task.operator_extra_links] == [OracleSchedulerChainLink]
+    assert OracleSchedulerChainLink.xcom_name == chain_operators.JOB_NAME_XCOM
+    data = OperatorSerialization.serialize_operator(task)
+    assert data["_operator_extra_links"] == {OracleSchedulerChainLink.name: "_link_OracleSchedulerChainLink"}
+    ti = RuntimeTI({"job_name": "OTC$PAYROLL$7"}, dag_id="payroll")
+    link = OracleSchedulerChainLink().get_link(task, ti_key=ti)  # type: ignore[arg-type]
+    assert link == "/oracle-tasks/dags/payroll/chains/OTC%24PAYROLL%247?conn_id=oracle_default"
