@@ -12,7 +12,9 @@ of a connection id subscribes to ONE :class:`InstanceWatcher`, which runs two ta
   instance's status. The tick is the shortest poll interval of the subscribers; an instance with
   a longer interval is read on the ticks where its own interval has passed, so triggers that
   subscribe at different moments still share one read per tick.
-* the **listener** holds one dedicated session in a blocking dequeue with a bounded wait on the
+* the **listener** holds one dedicated session in a blocking array dequeue (``deqmany``, up to
+  :data:`DEQUEUE_BATCH` messages per round trip, so a burst of completions is drained in a few
+  round trips) with a bounded wait on the
   engine's completion queue ``OTASK_EVENTS`` as subscriber ``OTASK_WATCH``, in BROWSE mode: it
   consumes nothing, so every triggerer of an HA pair sees every message, and messages leave the
   queue only by expiring (24 h, then ``OTASK.PURGE`` deletes them). A message is only a wake-up:
@@ -85,6 +87,9 @@ LOOKBACK_SECONDS = 600
 listener ran wakes its waiter at once instead of one poll interval later."""
 LISTENER_MAX_FAILURES = 5
 """Consecutive transient listener failures after which the watcher keeps polling only."""
+DEQUEUE_BATCH = 200
+"""Messages one browse dequeue returns at most: a burst of 1 000 completions takes 5 round trips."""
+LISTENER_ROLE = "listener"
 
 LISTENER_SETUP_SQL = """\
 select sys_context('USERENV', 'CURRENT_SCHEMA'),
@@ -96,6 +101,8 @@ select sys_context('USERENV', 'CURRENT_SCHEMA'),
 _DB_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,9})?$")
 
 ReadStatuses = Callable[[str, list[int]], Awaitable[dict[int, InstanceStatus]]]
+Warn = Callable[..., None]
+"""``warn(message, *args)``: a warning in the stdlib style."""
 
 
 async def read_statuses(conn_id: str, ids: list[int]) -> dict[int, InstanceStatus]:
@@ -110,6 +117,8 @@ Reading = InstanceStatus | ReadProblem
 class Subscription(_Subscription[int, InstanceStatus]):
     """One waiter's mailbox: the newest reading of its instance, never a growing queue."""
 
+    __slots__ = ()
+
     @property
     def instance_id(self) -> int:
         return self.query
@@ -121,6 +130,7 @@ class WatcherStats(PollerStats):
 
     ids_read: int = 0
     messages: int = 0
+    dequeues: int = 0
     wakeups: int = 0
     listener_connects: int = 0
     listener_state: str = "not started"
@@ -164,6 +174,8 @@ class CompletionListener:
         base_delay: float = DEFAULT_BASE_DELAY,
         max_delay: float = DEFAULT_MAX_DELAY,
         fallback_note: Callable[[], str] = lambda: "",
+        warn: Warn = log.warning,
+        batch: int = DEQUEUE_BATCH,
     ) -> None:
         self.conn_id = conn_id
         self.stats = stats
@@ -173,6 +185,8 @@ class CompletionListener:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self._fallback_note = fallback_note
+        self._warn = warn
+        self.batch = validation.integer(batch, "batch", low=1, high=10_000)
 
     async def run(self, notify: Callable[[int], None]) -> None:
         """Listen until cancelled; on a persistent or non-transient error log once and return."""
@@ -186,14 +200,14 @@ class CompletionListener:
                     queue = await self._open(connection)
                     self.stats.listener_state = "listening"
                     while True:
-                        message = await queue.deqone()
+                        messages = await queue.deqmany(self.batch)
                         failures = 0
-                        if message is None:
-                            continue
-                        self.stats.messages += 1
-                        instance_id = _instance_of(message)
-                        if instance_id is not None:
-                            notify(instance_id)
+                        self.stats.dequeues += 1
+                        for message in messages:
+                            self.stats.messages += 1
+                            instance_id = _instance_of(message)
+                            if instance_id is not None:
+                                notify(instance_id)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -201,7 +215,7 @@ class CompletionListener:
                     failures += 1
                     delay = backoff_delay(failures, base_delay=self.base_delay, max_delay=self.max_delay)
                     self.stats.listener_state = "reconnecting"
-                    log.warning(
+                    self._warn(
                         "Completion listener for '%s' lost its session (%s); reconnecting in %.1f s",
                         self.conn_id,
                         describe_db_error(exc, self.conn_id),
@@ -237,7 +251,7 @@ class CompletionListener:
             log.debug("Completion listener for '%s' stopped again: %s", self.conn_id, reason)
             return
         _FALLBACK_LOGGED.add(self.conn_id)
-        log.warning(
+        self._warn(
             "Completion messages on %s are not available for connection '%s' (%s); waiting tasks "
             "fall back to polling%s. Logged once per triggerer process.",
             EVENT_QUEUE,
@@ -290,6 +304,7 @@ class InstanceWatcher(SharedPoller[int, int, InstanceStatus, Subscription]):
             base_delay=base_delay,
             max_delay=max_delay,
             fallback_note=lambda: f" every {self._tick():g} s",
+            warn=lambda message, *args: self.warn_subscribers(None, message, *args),
         )
 
     def notify(self, instance_id: int) -> None:
@@ -307,14 +322,17 @@ class InstanceWatcher(SharedPoller[int, int, InstanceStatus, Subscription]):
         return InstanceStatus.missing(key)
 
     def _side_tasks(
-        self, loop: asyncio.AbstractEventLoop, previous: list[asyncio.Task[None]]
-    ) -> list[asyncio.Task[None]]:
+        self, loop: asyncio.AbstractEventLoop, previous: dict[str, list[asyncio.Task[None]]]
+    ) -> dict[str, asyncio.Task[None]]:
         if not self._listen:
-            return []
-        return [loop.create_task(self._listen_for(previous), name=f"otask-listener-{self.conn_id}")]
+            return {}
+        listener = self._spawn(self._listen_for(previous.get(LISTENER_ROLE, [])), "otask-listener")
+        return {LISTENER_ROLE: listener}
 
     async def _listen_for(self, previous: list[asyncio.Task[None]]) -> None:
-        await settle(previous)  # the old listener's session is closed before a new one opens
+        # Only the old listener is waited for: its session is closed before a new one opens,
+        # while the new poller reads at once (A-16).
+        await settle(previous)
         await self._listener.run(self.notify)
 
 

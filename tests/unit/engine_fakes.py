@@ -262,6 +262,20 @@ class FakeQueue:
             return bus.messages[self.position - 1]
         return None
 
+    async def deqmany(self, max_num_messages: int) -> list[FakeMessage]:
+        """Array dequeue: waits like ``deqone`` for a first message, then takes what is queued."""
+        if not isinstance(max_num_messages, int) or max_num_messages < 1:
+            raise TypeError("DPY-2007: max_num_messages must be a positive integer")
+        self.dequeues += 1
+        bus = self.driver.events
+        if self.driver.listener_failures:
+            raise self.driver.listener_failures.pop(0)
+        if self.position >= len(bus.messages):
+            await bus.changed(self.driver.wait_scale * (self.deqoptions.wait or 0))
+        taken = bus.messages[self.position : self.position + max_num_messages]
+        self.position += len(taken)
+        return taken
+
 
 class AsyncSession:
     """One fake ``AsyncConnection`` (pooled or dedicated) on the driver's shared sync fake."""
